@@ -1,0 +1,136 @@
+"""The only place that decides who may do what: roles, permissions, route markers and (later) case relationships."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, abort, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+if TYPE_CHECKING:
+    from marac.auth.models import User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Attribute set on view functions by @require and @public.
+MARKER = "_marac_permission"
+
+
+class Role(StrEnum):
+    """Roles from DESIGN.md; a user holds one or more."""
+
+    COORDINATOR = "coordinator"
+    CHAIR = "chair"
+    IDVA = "idva"
+    REFERRER = "referrer"
+    SUPERVISOR = "supervisor"
+    AGENCY_REP = "agency_rep"
+    KEY_ADULT = "key_adult"
+    DPO = "dpo"
+    ADMIN = "admin"
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.COORDINATOR: "MARAC coordinator",
+    Role.CHAIR: "MARAC chair",
+    Role.IDVA: "IDVA",
+    Role.REFERRER: "Referrer",
+    Role.SUPERVISOR: "Supervisor",
+    Role.AGENCY_REP: "Agency representative",
+    Role.KEY_ADULT: "Key adult (Operation Encompass)",
+    Role.DPO: "Data protection officer",
+    Role.ADMIN: "Platform administrator",
+}
+
+
+class Permission(StrEnum):
+    """What a route or action needs."""
+
+    PUBLIC = "public"
+    SIGNED_IN = "signed_in"
+    ADMIN_MANAGE = "admin.manage"
+    AUDIT_READ = "audit.read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.COORDINATOR: frozenset(),
+    Role.CHAIR: frozenset(),
+    Role.IDVA: frozenset(),
+    Role.REFERRER: frozenset(),
+    Role.SUPERVISOR: frozenset(),
+    Role.AGENCY_REP: frozenset(),
+    Role.KEY_ADULT: frozenset(),
+    Role.DPO: frozenset({Permission.AUDIT_READ}),
+    Role.ADMIN: frozenset({Permission.ADMIN_MANAGE}),
+}
+
+#: Endpoints a user who must change their password may still reach.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.sign_out"})
+
+
+def require(permission: Permission) -> Callable[[F], F]:
+    """Mark a view as needing a permission; enforced for every request by `enforce_route_permission`."""
+
+    def decorate(view: F) -> F:
+        setattr(view, MARKER, permission)
+        return view
+
+    return decorate
+
+
+def public(view: F) -> F:
+    """Mark a view as reachable without signing in."""
+    setattr(view, MARKER, Permission.PUBLIC)
+    return view
+
+
+def route_permission(app: Flask, endpoint: str) -> Permission | None:
+    """The permission a route declares, or None when it declares none."""
+    view = app.view_functions.get(endpoint)
+    return getattr(view, MARKER, None) if view is not None else None
+
+
+def user_roles(user: User) -> frozenset[Role]:
+    """The roles an active user holds."""
+    return frozenset(Role(r.role) for r in user.roles)
+
+
+def can(user: Any, permission: Permission, obj: object | None = None) -> bool:
+    """Decide whether `user` may do `permission` (on `obj`, for object-level rules)."""
+    if permission is Permission.PUBLIC:
+        return True
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if permission is Permission.SIGNED_IN:
+        return True
+    return any(permission in ROLE_PERMISSIONS[role] for role in user_roles(user))
+
+
+def enforce_route_permission() -> Response | None:
+    """Before every request: refuse routes without a marker, send strangers to sign in, deny missing permissions."""
+    from flask import current_app
+
+    from marac import audit
+
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # routing failed: the 404/405 handler answers
+    permission = route_permission(current_app, endpoint)
+    if permission is None:
+        current_app.logger.error("route has no permission marker", extra={"endpoint": endpoint})
+        abort(403)
+    if permission is Permission.PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        if request.method == "GET":
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        abort(401)
+    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+        return redirect(url_for("auth.change_password"))
+    if not can(current_user, permission):
+        audit.record_denial("route.denied", object_type="route", object_id=endpoint, reason=str(permission))
+        abort(403)
+    return None

@@ -1,0 +1,1 @@
+"""Action plans tracked to completion, reminders and escalation (issue 6)."""

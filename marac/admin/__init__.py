@@ -1,0 +1,1 @@
+"""Platform administration: areas, agencies and user accounts. Administrators never see case content."""

@@ -1,0 +1,1 @@
+"""Sign-in, MFA, server-side sessions and account administration."""

@@ -1,0 +1,298 @@
+"""Sign-in, authenticator codes, server-side sessions and account administration."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import pyotp
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+
+from marac import audit, db
+from marac.access import Role
+from marac.auth import passwords
+from marac.auth.models import AuthSession, User, UserRole
+from marac.orgs.models import Agency, Area
+
+TOTP_INTERVAL = 30
+PENDING_MFA_MINUTES = 10
+LOCK_CAP = timedelta(hours=24)
+ISSUER = "MARAC"
+
+
+class AccountError(ValueError):
+    """A change to an account was refused; the message is safe to show."""
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared case-insensitively and without surrounding space."""
+    return email.strip().lower()
+
+
+def hash_token(token: str) -> str:
+    """Server-side sessions store only the SHA-256 of the cookie token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_user_by_email(email: str) -> User | None:
+    """The account with this email, if any."""
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+# --- sign-in -----------------------------------------------------------------------------------------------------
+
+
+def attempt_password(email: str, password: str, now: datetime) -> User | None:
+    """Check email and password; unknown, disabled, locked and wrong all cost the same and return None."""
+    user = find_user_by_email(email)
+    if user is None or not user.is_active or (user.locked_until is not None and user.locked_until > now):
+        passwords.verify_password(passwords.dummy_hash(), password)
+        reason = "unknown_account" if user is None else ("disabled" if not user.is_active else "locked")
+        audit.record("auth.sign_in", actor=user, object_type="user", object_id=user.public_id if user else None,
+                     outcome="failure", details={"reason": reason})
+        return None
+    if not passwords.verify_password(user.password_hash, password):
+        register_failure(user, now, "password")
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    audit.record("auth.password_accepted", actor=user, object_type="user", object_id=user.public_id)
+    return user
+
+
+def register_failure(user: User, now: datetime, stage: str) -> None:
+    """Count a failed password or code; lock the account with back-off at the threshold."""
+    db.session.execute(update(User).where(User.id == user.id).values(failed_attempts=User.failed_attempts + 1))
+    db.session.refresh(user, ["failed_attempts"])
+    audit.record("auth.sign_in", actor=user, object_type="user", object_id=user.public_id, outcome="failure",
+                 details={"reason": f"wrong_{stage}"})
+    threshold = current_app.config["MARAC_LOCKOUT_THRESHOLD"]
+    if user.failed_attempts >= threshold:
+        minutes = current_app.config["MARAC_LOCKOUT_BASE_MINUTES"] * 2 ** (user.failed_attempts - threshold)
+        user.locked_until = now + min(timedelta(minutes=minutes), LOCK_CAP)
+        audit.record("auth.lockout", actor=user, object_type="user", object_id=user.public_id, outcome="failure",
+                     details={"failed_attempts": user.failed_attempts, "minutes": int(minutes)})
+
+
+def start_pending_session(user: User, now: datetime) -> str:
+    """After the password: a session that waits for the authenticator code. Returns its token."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(AuthSession(token_hash=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now))
+    return token
+
+
+def pending_session(token: str | None, now: datetime) -> AuthSession | None:
+    """The waiting-for-code session for this token, while it is fresh and the account may sign in."""
+    if not token:
+        return None
+    row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.mfa_at is not None:
+        return None
+    user = row.user
+    if now - row.created_at > timedelta(minutes=PENDING_MFA_MINUTES) or not user.is_active:
+        return None
+    if user.locked_until is not None and user.locked_until > now:
+        return None
+    return row
+
+
+def enrolment_secret(user: User) -> str:
+    """The secret to show while enrolling, created on first need."""
+    if user.totp_pending_secret is None:
+        user.totp_pending_secret = pyotp.random_base32()
+    return user.totp_pending_secret
+
+
+def provisioning_uri(user: User, secret: str) -> str:
+    """otpauth:// URI for authenticator apps."""
+    issuer = current_app.config.get("MARAC_SERVICE_NAME", ISSUER)
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
+
+
+def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    if len(code) != 6 or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret, interval=TOTP_INTERVAL)
+    current = int(now.timestamp()) // TOTP_INTERVAL
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def use_totp_code(user: User, secret: str, code: str, now: datetime) -> bool:
+    """Accept a code once: it must match (one step of drift allowed) and be newer than the last one used."""
+    step = _matching_step(secret, code.replace(" ", "").strip(), now)
+    if step is None:
+        return False
+    claimed = db.session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    db.session.refresh(user, ["totp_last_step"])
+    return bool(getattr(claimed, "rowcount", 0) == 1)
+
+
+def complete_mfa(row: AuthSession, code: str, now: datetime) -> str | None:
+    """Check the code for a waiting session; on success the session is live and a fresh token is returned."""
+    user = row.user
+    enrolling = user.totp_secret is None
+    secret = user.totp_secret or user.totp_pending_secret
+    if secret is None or not use_totp_code(user, secret, code, now):
+        register_failure(user, now, "code")
+        return None
+    if enrolling:
+        user.totp_secret, user.totp_pending_secret, user.mfa_enrolled_at = secret, None, now
+        audit.record("auth.mfa_enrolled", actor=user, object_type="user", object_id=user.public_id)
+    token = secrets.token_urlsafe(32)
+    row.token_hash, row.mfa_at, row.last_seen_at = hash_token(token), now, now
+    user.failed_attempts, user.locked_until, user.last_sign_in_at = 0, None, now
+    audit.record("auth.sign_in", actor=user, object_type="user", object_id=user.public_id)
+    return token
+
+
+# --- sessions ------------------------------------------------------------------------------------------------------
+
+
+def load_session_user(token: str, now: datetime) -> User | None:
+    """The user of a live session, ending it when it has timed out or the account was disabled."""
+    row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.mfa_at is None:
+        return None
+    config = current_app.config
+    reason = None
+    if not row.user.is_active:
+        reason = "account_disabled"
+    elif now - row.last_seen_at > timedelta(minutes=config["MARAC_SESSION_IDLE_MINUTES"]):
+        reason = "idle_timeout"
+    elif now - row.created_at > timedelta(hours=config["MARAC_SESSION_ABSOLUTE_HOURS"]):
+        reason = "absolute_timeout"
+    if reason is not None:
+        row.revoked_at, row.revoked_reason = now, reason
+        audit.record("auth.session_ended", actor=row.user, object_type="user", object_id=row.user.public_id,
+                     details={"reason": reason})
+        return None
+    if now - row.last_seen_at > timedelta(seconds=30):
+        row.last_seen_at = now
+    user = row.user
+    user.auth_token = token
+    return user
+
+
+def end_session(token: str, now: datetime, reason: str = "signed_out") -> None:
+    """Revoke one session (sign-out)."""
+    row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at, row.revoked_reason = now, reason
+        audit.record("auth.sign_out", actor=row.user, object_type="user", object_id=row.user.public_id)
+
+
+def revoke_user_sessions(user: User, now: datetime, reason: str) -> int:
+    """End every open session of a user; they are signed out at their next request."""
+    result = db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- passwords -----------------------------------------------------------------------------------------------------
+
+
+def change_own_password(user: User, current: str, new: str, now: datetime) -> list[str]:
+    """Change a user's own password; returns problems to show (empty on success)."""
+    if not passwords.verify_password(user.password_hash, current):
+        return ["Your current password is wrong"]
+    problems = passwords.password_problems(new, user.email)
+    if not problems and passwords.verify_password(user.password_hash, new):
+        problems.append("Choose a password different from your current one")
+    if problems:
+        return problems
+    user.password_hash, user.must_change_password, user.password_changed_at = passwords.hash_password(new), False, now
+    audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.public_id)
+    return []
+
+
+def temporary_password() -> str:
+    """A random one-time password an administrator hands over; it must be changed at first sign-in."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
+# --- account administration ----------------------------------------------------------------------------------------
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    valid = {r.value for r in Role}
+    unknown = [r for r in roles if r not in valid]
+    if unknown:
+        raise AccountError(f"Unknown role: {', '.join(unknown)}")
+    if not roles:
+        raise AccountError("Select at least one role")
+    return sorted(set(roles))
+
+
+def create_user(actor: User | None, *, email: str, display_name: str, agency: Agency, roles: list[str],
+                areas: list[Area], now: datetime, password: str | None = None) -> tuple[User, str]:
+    """Create an account with a temporary password (returned once) to change at first sign-in."""
+    email = normalise_email(email)
+    if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
+        raise AccountError("An account with this email address already exists")
+    if password is not None and (problems := passwords.password_problems(password, email)):
+        raise AccountError(problems[0])
+    secret = password or temporary_password()
+    user = User(email=email, display_name=display_name.strip(), agency=agency, created_at=now,
+                password_hash=passwords.hash_password(secret), must_change_password=password is None,
+                password_changed_at=now)
+    user.roles = [UserRole(role=r) for r in _check_roles(roles)]
+    user.areas = list(areas)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("admin.user_created", actor=actor, object_type="user", object_id=user.public_id,
+                 details={"roles": user.role_names, "agency": agency.public_id})
+    return user, secret
+
+
+def update_user(actor: User | None, user: User, *, display_name: str, agency: Agency, roles: list[str],
+                areas: list[Area], now: datetime) -> None:
+    """Change an account's name, agency, roles or areas; a change of access ends the user's sessions."""
+    new_roles = _check_roles(roles)
+    access_changed = (new_roles != user.role_names or agency.id != user.agency_id
+                      or sorted(a.id for a in areas) != sorted(a.id for a in user.areas))
+    if new_roles != user.role_names:
+        keep = {r.role: r for r in user.roles}
+        user.roles = [keep.get(r) or UserRole(role=r) for r in new_roles]
+    user.display_name, user.agency, user.areas = display_name.strip(), agency, list(areas)
+    db.session.flush()
+    audit.record("admin.user_updated", actor=actor, object_type="user", object_id=user.public_id,
+                 details={"roles": new_roles, "agency": agency.public_id, "access_changed": access_changed})
+    if access_changed:
+        revoke_user_sessions(user, now, "access_changed")
+
+
+def set_user_active(actor: User | None, user: User, active: bool, now: datetime) -> None:
+    """Disable (ending every session) or re-enable an account."""
+    if actor is not None and actor.id == user.id and not active:
+        raise AccountError("You cannot disable your own account")
+    user.is_active = active
+    user.disabled_at = None if active else now
+    if not active:
+        revoke_user_sessions(user, now, "account_disabled")
+    audit.record("admin.user_enabled" if active else "admin.user_disabled", actor=actor, object_type="user",
+                 object_id=user.public_id)
+
+
+def reset_user(actor: User | None, user: User, now: datetime) -> str:
+    """Issue a temporary password, clear MFA and lockout, end sessions; returns the temporary password."""
+    secret = temporary_password()
+    user.password_hash, user.must_change_password, user.password_changed_at = passwords.hash_password(secret), True, now
+    user.totp_secret = user.totp_pending_secret = user.totp_last_step = user.mfa_enrolled_at = None
+    user.failed_attempts, user.locked_until = 0, None
+    revoke_user_sessions(user, now, "account_reset")
+    audit.record("admin.user_reset", actor=actor, object_type="user", object_id=user.public_id,
+                 details={"mfa_cleared": True})
+    return secret

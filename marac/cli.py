@@ -1,0 +1,177 @@
+"""The `marac` command line: demo, serve, db upgrade, users, audit verify."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from marac import db
+
+
+def _create_app() -> Flask:
+    from marac import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, add_default_commands=True, help="MARAC platform commands.")
+
+db_group = click.Group("db", help="Database schema (Alembic migrations).")
+users_group = click.Group("users", help="User accounts.")
+audit_group = click.Group("audit", help="The audit trail.")
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Bring the database schema up to date."""
+    from marac.migrate import upgrade
+
+    upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+def _user_or_exit(email: str):  # type: ignore[no-untyped-def]
+    from marac.auth.services import find_user_by_email
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException("no account with that email address")
+    return user
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True, help="The person's full name.")
+@click.option("--agency", "agency_name", required=True, help="Agency name, exactly as set up.")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
+@click.option("--area", "area_names", multiple=True, help="Limit to these areas (repeat).")
+@with_appcontext
+def users_create(email: str, display_name: str, agency_name: str, roles: tuple[str, ...],
+                 area_names: tuple[str, ...]) -> None:
+    """Create an account and print its temporary password (changed at first sign-in)."""
+    from marac.auth.services import AccountError, create_user
+    from marac.orgs.models import Agency, Area
+
+    agency = db.session.scalar(select(Agency).where(Agency.name == agency_name))
+    if agency is None:
+        raise click.ClickException(f"no agency named {agency_name!r}")
+    areas = list(db.session.scalars(select(Area).where(Area.name.in_(area_names))))
+    if len(areas) != len(set(area_names)):
+        raise click.ClickException("one or more areas do not exist")
+    try:
+        _user, secret = create_user(None, email=email, display_name=display_name, agency=agency, roles=list(roles),
+                                    areas=areas, now=db.utcnow())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"created; temporary password: {secret}")
+
+
+@users_group.command("disable")
+@click.argument("email")
+@with_appcontext
+def users_disable(email: str) -> None:
+    """Disable an account and end its sessions."""
+    from marac.auth.services import set_user_active
+
+    set_user_active(None, _user_or_exit(email), False, db.utcnow())
+    db.session.commit()
+    click.echo("disabled; sessions ended")
+
+
+@users_group.command("reset")
+@click.argument("email")
+@with_appcontext
+def users_reset(email: str) -> None:
+    """Issue a temporary password, clear the authenticator and lockout, end sessions."""
+    from marac.auth.services import reset_user
+
+    secret = reset_user(None, _user_or_exit(email), db.utcnow())
+    db.session.commit()
+    click.echo(f"reset; temporary password: {secret}")
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the whole audit chain; exit 1 naming the first bad event."""
+    from marac.audit import verify_chain
+
+    checked, problem = verify_chain()
+    if problem is not None:
+        click.echo(str(problem), err=True)
+        click.echo(f"{checked} events verified before it", err=True)
+        sys.exit(1)
+    click.echo(f"audit chain intact: {checked} events")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the web application with a production WSGI server (waitress); runs no scheduled jobs."""
+    import waitress
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    waitress.serve(app, host=host, port=port, threads=threads, ident="marac")
+
+
+@click.command("demo")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--seed-only", is_flag=True, help="Upgrade and seed, then exit without serving.")
+@with_appcontext
+def demo(port: int, seed_only: bool) -> None:
+    """Upgrade the database, seed synthetic demo data if absent, print the accounts and serve on 127.0.0.1."""
+    from marac.demo import seed_demo
+    from marac.migrate import upgrade
+
+    if current_app.config["MARAC_ENV"] == "production":
+        raise click.ClickException("the demo never runs in production (MARAC_ENV=production)")
+    upgrade()
+    accounts_file = Path(current_app.config["MARAC_DEMO_ACCOUNTS_FILE"])
+    created = seed_demo(accounts_file)
+    click.echo("seeded synthetic demo data" if created else "demo data already present: kept as it is")
+    accounts = json.loads(accounts_file.read_text())
+    click.echo(f"\nDemo accounts (passwords and authenticator secrets in {accounts_file}):")
+    for account in accounts:
+        click.echo(f"  {account['role']:<12} {account['email']:<40} {account['agency']}")
+    click.echo("\nSign in with an email and password from that file; for the code, add the totp_secret to an")
+    click.echo("authenticator app, or run: .venv/bin/marac demo-code EMAIL")
+    if seed_only:
+        return
+    click.echo(f"\nServing on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+    import waitress
+
+    waitress.serve(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)  # type: ignore[attr-defined]
+
+
+@click.command("demo-code")
+@click.argument("email")
+@with_appcontext
+def demo_code(email: str) -> None:
+    """Print the current authenticator code of a demo account (development only)."""
+    import pyotp
+
+    if current_app.config["MARAC_ENV"] == "production":
+        raise click.ClickException("not available in production")
+    accounts = json.loads(Path(current_app.config["MARAC_DEMO_ACCOUNTS_FILE"]).read_text())
+    match = next((a for a in accounts if a["email"] == email.strip().lower()), None)
+    if match is None:
+        raise click.ClickException("not a demo account")
+    click.echo(pyotp.TOTP(match["totp_secret"]).now())
+
+
+def register_commands(app: Flask) -> None:
+    """Attach every command to the app's CLI."""
+    for command in (db_group, users_group, audit_group, serve, demo, demo_code):
+        app.cli.add_command(command)

@@ -1,0 +1,42 @@
+"""Form helpers shared by every domain: GOV.UK widgets and error-summary lists."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+
+EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.org"
+
+
+def error_list(form: FlaskForm, extra: list[tuple[str, str]] | None = None) -> list[dict[str, str]]:
+    """Errors for the GOV.UK error summary: one per field (its first message), linked to the field."""
+    items: list[dict[str, str]] = []
+    for field in form:
+        if field.errors:
+            first = field.errors[0]
+            items.append({"text": str(first), "href": f"#{field.id}"})
+    for text, anchor in extra or []:
+        items.append({"text": text, "href": f"#{anchor}"})
+    return items
+
+
+def add_error(field: Any, message: str) -> None:
+    """Attach a service's refusal to a field, so the field and the error summary both show it."""
+    field.errors = [*field.errors, message]
+
+
+def safe_next(target: str | None) -> str | None:
+    """A same-site path to return to after sign-in, or None (refuses absolute and scheme-relative URLs)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def field_params(**params: Any) -> dict[str, Any]:
+    """Readable way to pass GOV.UK macro params from Python."""
+    return params

@@ -1,0 +1,18 @@
+"""Home: who you are signed in as, and what you can reach."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user
+
+from marac.access import ROLE_LABELS, Permission, Role, require
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@require(Permission.SIGNED_IN)
+def index() -> str:
+    """The home page for every signed-in user."""
+    roles = [ROLE_LABELS[Role(r)] for r in current_user.role_names]
+    return render_template("home/index.html", roles=roles)

@@ -1,0 +1,1 @@
+"""MARAC areas and agencies, and their administration."""

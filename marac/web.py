@@ -1,0 +1,161 @@
+"""Cross-cutting web behaviour: permission enforcement, session loading, security headers, errors, assets, health."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request, send_from_directory
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from marac import access, db
+from marac.access import Permission, can, public
+
+ERROR_CODES = (400, 401, 403, 404, 405, 413, 429, 500)
+ASSET_ROOT = Path(__file__).resolve().parent.parent
+GOVUK_DIST = ASSET_ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+
+bp = Blueprint("web", __name__)
+
+
+@bp.route("/assets/<path:filename>")
+@public
+def govuk_assets(filename: str) -> Response:
+    """GOV.UK Frontend images (the precompiled styles look for them under /assets/)."""
+    if filename.startswith("fonts/"):
+        return current_app.response_class(status=404)  # GDS Transport is for GOV.UK domains only
+    return send_from_directory(GOVUK_DIST / "assets", filename, max_age=86400)
+
+
+@bp.route("/static/govuk/<path:filename>")
+@public
+def govuk_static(filename: str) -> Response:
+    """GOV.UK Frontend JavaScript."""
+    return send_from_directory(GOVUK_DIST, filename, max_age=86400)
+
+
+@bp.route("/static/<path:filename>")
+@public
+def static(filename: str) -> Response:
+    """The platform's own compiled styles and scripts."""
+    return send_from_directory(ASSET_ROOT / "static", filename, max_age=3600)
+
+
+@bp.route("/healthz")
+@public
+def healthz() -> tuple[Response, int]:
+    """Is the database reachable and the schema at the latest migration? No personal data."""
+    from marac.migrate import current_revision, head_revision
+
+    database_ok, at_head = False, False
+    try:
+        db.session.execute(text("SELECT 1"))
+        database_ok = True
+        at_head = current_revision() == head_revision()
+    except Exception:  # noqa: BLE001 - the health check reports, it does not raise
+        current_app.logger.warning("health check: database unavailable")
+    finally:
+        db.session.rollback()
+    healthy = database_ok and at_head
+    body = {"status": "ok" if healthy else "unavailable", "database": database_ok, "migrations_at_head": at_head}
+    return jsonify(body), 200 if healthy else 503
+
+
+def _load_user(token: str) -> Any:
+    from marac.auth.services import load_session_user
+
+    user = load_session_user(token, db.utcnow())
+    if db.session.dirty or db.session.new:
+        db.session.commit()  # session bookkeeping (last seen, timeout) is its own unit of work before the view
+    return user
+
+
+def _csp_nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return str(g.csp_nonce)
+
+
+def _security_headers(response: Response) -> Response:
+    nonce = _csp_nonce()
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+    if request.endpoint not in {"web.govuk_assets", "web.govuk_static", "web.static"}:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    if current_app.config["MARAC_TLS"] or request.is_secure:
+        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return response
+
+
+def _render_error(error: HTTPException) -> tuple[str, int]:
+    code = error.code or 500
+    db.session.rollback()
+    template = f"errors/{code}.html" if code in ERROR_CODES else "errors/generic.html"
+    return render_template(template, error=error, code=code), code
+
+
+def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    db.session.rollback()
+    return render_template("errors/400.html", code=400, csrf=True), 400
+
+
+def _unexpected(error: Exception) -> tuple[str, int]:
+    if isinstance(error, HTTPException):
+        return _render_error(error)
+    db.session.rollback()
+    current_app.logger.exception("unhandled error on %s", request.endpoint)
+    return render_template("errors/500.html", code=500), 500
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def london(value: datetime | None) -> str:
+    """Show a UTC time in Europe/London, as practitioners read it."""
+    if value is None:
+        return ""
+    return value.astimezone(LONDON).strftime("%-d %b %Y, %H:%M")
+
+
+def _template_globals() -> dict[str, Any]:
+    return {
+        "now": db.utcnow(),
+        "csp_nonce": _csp_nonce,
+        "can": lambda permission: can(current_user, Permission(permission)),
+        "service_name": current_app.config["MARAC_SERVICE_NAME"],
+        "protective_marking": "OFFICIAL-SENSITIVE",
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Wire permission enforcement, session loading, headers, error pages and the asset routes."""
+    from marac.extensions import login_manager
+
+    login_manager.user_loader(_load_user)
+    app.register_blueprint(bp)
+    app.before_request(access.enforce_route_permission)
+    app.after_request(_security_headers)
+    app.context_processor(_template_globals)
+    app.add_template_filter(london, "london")
+    for code in ERROR_CODES:
+        app.register_error_handler(code, _render_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,92 @@
+"""Factories for every model and the sign-in helper that passes MFA the way a user does."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pyotp
+from faker import Faker
+from flask.testing import FlaskClient
+
+from marac import db
+from marac.access import Role
+from marac.auth.models import User
+from marac.auth.services import create_user
+from marac.orgs.models import Agency, AgencyKind, Area
+from marac.orgs.services import save_agency, save_area
+
+fake = Faker("en_GB")
+PASSWORD = "correct horse battery staple"
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def make_area(name: str | None = None) -> Area:
+    """A MARAC area with a unique synthetic name."""
+    return save_area(None, name=name or f"{fake.unique.city()} MARAC")
+
+
+def make_agency(kind: AgencyKind = AgencyKind.POLICE, areas: list[Area] | None = None, name: str | None = None) -> Agency:
+    """An agency of the given kind serving the given areas (a new area when none)."""
+    return save_agency(None, name=name or f"{fake.unique.company()} {kind.value}", kind=kind.value,
+                       areas=areas if areas is not None else [make_area()])
+
+
+@dataclass
+class Account:
+    """A user with the secrets a test needs to sign in as them."""
+
+    user: User
+    password: str
+    totp_secret: str | None
+
+    @property
+    def email(self) -> str:
+        """The sign-in email."""
+        return self.user.email
+
+
+def make_user(*roles: Role, agency: Agency | None = None, enrolled: bool = True, must_change: bool = False,
+              areas: list[Area] | None = None, password: str = PASSWORD) -> Account:
+    """A user holding `roles` (referrer by default), MFA enrolled unless told otherwise."""
+    agency = agency or make_agency()
+    user, _ = create_user(None, email=fake.unique.email(), display_name=fake.name(), agency=agency,
+                          roles=[r.value for r in roles or (Role.REFERRER,)], areas=areas or [],
+                          now=db.utcnow(), password=password)
+    user.must_change_password = must_change
+    secret = None
+    if enrolled:
+        secret = pyotp.random_base32()
+        user.totp_secret, user.mfa_enrolled_at = secret, db.utcnow()
+    db.session.commit()
+    return Account(user=user, password=password, totp_secret=secret)
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token from the form on `path`, as a browser would have it."""
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF_PATTERN.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any], form_path: str | None = None) -> Any:
+    """Submit a form with the CSRF token taken from the page that shows it."""
+    token = csrf_token(client, form_path or path)
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def totp_now(account: Account, clock: Any) -> str:
+    """The authenticator code at the test clock's time."""
+    assert account.totp_secret
+    return pyotp.TOTP(account.totp_secret).at(clock())
+
+
+def login_as(client: FlaskClient, account: Account, clock: Any) -> None:
+    """Sign in with password and a fresh authenticator code, like a user does."""
+    clock.advance(seconds=31)  # codes are single-use: a new time step for every sign-in
+    response = post_form(client, "/sign-in", {"email": account.email, "password": account.password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    response = post_form(client, "/sign-in/code", {"code": totp_now(account, clock)})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]

@@ -1,0 +1,5 @@
+"""WSGI entry point: `app = create_app()`."""
+
+from marac import create_app
+
+app = create_app()
