@@ -113,7 +113,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = None  # server-side sessions do this job
     login_manager.login_view = "auth.sign_in"
-    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.login_message = None
     WTFormsHelpers(app)
 
 

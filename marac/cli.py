@@ -54,8 +54,9 @@ def _user_or_exit(email: str):  # type: ignore[no-untyped-def]
 @click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
 @click.option("--area", "area_names", multiple=True, help="Limit to these areas (repeat).")
 @with_appcontext
-def users_create(email: str, display_name: str, agency_name: str, roles: tuple[str, ...],
-                 area_names: tuple[str, ...]) -> None:
+def users_create(
+    email: str, display_name: str, agency_name: str, roles: tuple[str, ...], area_names: tuple[str, ...]
+) -> None:
     """Create an account and print its temporary password (changed at first sign-in)."""
     from marac.auth.services import AccountError, create_user
     from marac.orgs.models import Agency, Area
@@ -67,8 +68,9 @@ def users_create(email: str, display_name: str, agency_name: str, roles: tuple[s
     if len(areas) != len(set(area_names)):
         raise click.ClickException("one or more areas do not exist")
     try:
-        _user, secret = create_user(None, email=email, display_name=display_name, agency=agency, roles=list(roles),
-                                    areas=areas, now=db.utcnow())
+        _user, secret = create_user(
+            None, email=email, display_name=display_name, agency=agency, roles=list(roles), areas=areas, now=db.utcnow()
+        )
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()

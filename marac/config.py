@@ -57,7 +57,9 @@ def _require_secret(env: Mapping[str, str], name: str, production: bool, instanc
     value = env.get(name, "")
     if production:
         if value.strip().lower() in KNOWN_BAD_SECRETS:
-            raise ConfigError(f"{name} is missing or a placeholder: set it to a random value of {MIN_SECRET_LENGTH}+ chars")
+            raise ConfigError(
+                f"{name} is missing or a placeholder: set it to a random value of {MIN_SECRET_LENGTH}+ chars"
+            )
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(f"{name} is too short: use at least {MIN_SECRET_LENGTH} random characters")
         return value
@@ -77,7 +79,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     tls = _bool(env.get("MARAC_TLS"), default=production)
     if production and not tls and not _bool(env.get("MARAC_ALLOW_INSECURE_HTTP"), default=False):
-        raise ConfigError("MARAC_TLS is off in production: serve over TLS (or set MARAC_ALLOW_INSECURE_HTTP behind a TLS proxy)")
+        raise ConfigError(
+            "MARAC_TLS is off in production: serve over TLS (or set MARAC_ALLOW_INSECURE_HTTP behind a TLS proxy)"
+        )
     settings: dict[str, Any] = {
         "MARAC_ENV": environment,
         "MARAC_INSTANCE_PATH": str(instance),

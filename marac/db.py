@@ -54,7 +54,7 @@ def new_public_id() -> str:
     return str(uuid.uuid4())
 
 
-def PublicId() -> Any:  # noqa: N802 - reads like a column type
+def PublicId() -> Any:
     """Column type for public identifiers."""
     return String(36)
 

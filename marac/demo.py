@@ -70,8 +70,13 @@ def _enrol(user: User, password: str) -> dict[str, Any]:
     user.password_hash, user.must_change_password = passwords.hash_password(password), False
     user.totp_secret, user.totp_pending_secret, user.totp_last_step = secret, None, None
     user.mfa_enrolled_at, user.failed_attempts, user.locked_until = db.utcnow(), 0, None
-    return {"email": user.email, "password": password, "totp_secret": secret,
-            "role": user.role_names[0], "agency": user.agency.name}
+    return {
+        "email": user.email,
+        "password": password,
+        "totp_secret": secret,
+        "role": user.role_names[0],
+        "agency": user.agency.name,
+    }
 
 
 def seed_demo(accounts_file: Path, seed: int = 2026) -> bool:
@@ -85,13 +90,21 @@ def seed_demo(accounts_file: Path, seed: int = 2026) -> bool:
     areas = {name: save_area(None, name=name) for name in AREAS}
     north, south = areas[AREAS[0]], areas[AREAS[1]]
     served = {"both": [north, south], "north": [north], "south": [south]}
-    agencies = {name: save_agency(None, name=name, kind=kind.value, areas=served[where])
-                for name, kind, where in AGENCIES}
+    agencies = {
+        name: save_agency(None, name=name, kind=kind.value, areas=served[where]) for name, kind, where in AGENCIES
+    }
     accounts = []
     for login, role, agency_name, area_name in ACCOUNTS:
         limit = [areas[area_name]] if area_name else []
-        user, _ = create_user(None, email=f"{login}@{DEMO_DOMAIN}", display_name=fake.name(),
-                              agency=agencies[agency_name], roles=[role.value], areas=limit, now=db.utcnow())
+        user, _ = create_user(
+            None,
+            email=f"{login}@{DEMO_DOMAIN}",
+            display_name=fake.name(),
+            agency=agencies[agency_name],
+            roles=[role.value],
+            areas=limit,
+            now=db.utcnow(),
+        )
         accounts.append(_enrol(user, demo_password()))
     db.session.commit()
     _write_accounts(accounts_file, accounts)

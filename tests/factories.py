@@ -27,10 +27,16 @@ def make_area(name: str | None = None) -> Area:
     return save_area(None, name=name or f"{fake.unique.city()} MARAC")
 
 
-def make_agency(kind: AgencyKind = AgencyKind.POLICE, areas: list[Area] | None = None, name: str | None = None) -> Agency:
+def make_agency(
+    kind: AgencyKind = AgencyKind.POLICE, areas: list[Area] | None = None, name: str | None = None
+) -> Agency:
     """An agency of the given kind serving the given areas (a new area when none)."""
-    return save_agency(None, name=name or f"{fake.unique.company()} {kind.value}", kind=kind.value,
-                       areas=areas if areas is not None else [make_area()])
+    return save_agency(
+        None,
+        name=name or f"{fake.unique.company()} {kind.value}",
+        kind=kind.value,
+        areas=areas if areas is not None else [make_area()],
+    )
 
 
 @dataclass
@@ -47,13 +53,26 @@ class Account:
         return self.user.email
 
 
-def make_user(*roles: Role, agency: Agency | None = None, enrolled: bool = True, must_change: bool = False,
-              areas: list[Area] | None = None, password: str = PASSWORD) -> Account:
+def make_user(
+    *roles: Role,
+    agency: Agency | None = None,
+    enrolled: bool = True,
+    must_change: bool = False,
+    areas: list[Area] | None = None,
+    password: str = PASSWORD,
+) -> Account:
     """A user holding `roles` (referrer by default), MFA enrolled unless told otherwise."""
     agency = agency or make_agency()
-    user, _ = create_user(None, email=fake.unique.email(), display_name=fake.name(), agency=agency,
-                          roles=[r.value for r in roles or (Role.REFERRER,)], areas=areas or [],
-                          now=db.utcnow(), password=password)
+    user, _ = create_user(
+        None,
+        email=fake.unique.email(),
+        display_name=fake.name(),
+        agency=agency,
+        roles=[r.value for r in roles or (Role.REFERRER,)],
+        areas=areas or [],
+        now=db.utcnow(),
+        password=password,
+    )
     user.must_change_password = must_change
     secret = None
     if enrolled:

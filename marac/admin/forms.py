@@ -22,9 +22,14 @@ from marac.orgs.models import AGENCY_KIND_LABELS
 class AreaForm(FlaskForm):
     """A MARAC area."""
 
-    name = StringField("Area name", widget=GovTextInput(),
-                       validators=[DataRequired("Enter the area name"),
-                                   Length(max=120, message="Area name must be 120 characters or fewer")])
+    name = StringField(
+        "Area name",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired("Enter the area name"),
+            Length(max=120, message="Area name must be 120 characters or fewer"),
+        ],
+    )
     is_active = BooleanField("In use", widget=GovCheckboxInput(), default=True)
     submit = SubmitField("Save area", widget=GovSubmitInput())
 
@@ -32,14 +37,23 @@ class AreaForm(FlaskForm):
 class AgencyForm(FlaskForm):
     """An agency and the areas it serves."""
 
-    name = StringField("Agency name", widget=GovTextInput(),
-                       validators=[DataRequired("Enter the agency name"),
-                                   Length(max=160, message="Agency name must be 160 characters or fewer")])
-    kind = RadioField("Kind of agency", widget=GovRadioInput(),
-                      choices=[(k.value, label) for k, label in AGENCY_KIND_LABELS.items()],
-                      validators=[DataRequired("Select the kind of agency")])
-    areas = SelectMultipleField("Areas served", widget=GovCheckboxesInput(), choices=[], coerce=str,
-                                validate_choice=True)
+    name = StringField(
+        "Agency name",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired("Enter the agency name"),
+            Length(max=160, message="Agency name must be 160 characters or fewer"),
+        ],
+    )
+    kind = RadioField(
+        "Kind of agency",
+        widget=GovRadioInput(),
+        choices=[(k.value, label) for k, label in AGENCY_KIND_LABELS.items()],
+        validators=[DataRequired("Select the kind of agency")],
+    )
+    areas = SelectMultipleField(
+        "Areas served", widget=GovCheckboxesInput(), choices=[], coerce=str, validate_choice=True
+    )
     is_active = BooleanField("In use", widget=GovCheckboxInput(), default=True)
     submit = SubmitField("Save agency", widget=GovSubmitInput())
 
@@ -47,19 +61,40 @@ class AgencyForm(FlaskForm):
 class UserForm(FlaskForm):
     """A user account: agency, roles and optional area limits."""
 
-    email = StringField("Email address", widget=GovTextInput(),
-                        validators=[DataRequired("Enter the email address"), Length(max=254, message=EMAIL_FORMAT),
-                                    Email(EMAIL_FORMAT, check_deliverability=False)])
-    display_name = StringField("Full name", widget=GovTextInput(),
-                               validators=[DataRequired("Enter the person's name"),
-                                           Length(max=120, message="Name must be 120 characters or fewer")])
-    agency = SelectField("Agency", widget=GovSelect(), choices=[], coerce=str,
-                         validators=[DataRequired("Select the agency")])
-    roles = SelectMultipleField("Roles", widget=GovCheckboxesInput(), coerce=str,
-                                choices=[(r.value, label) for r, label in ROLE_LABELS.items()],
-                                validators=[DataRequired("Select at least one role")])
-    areas = SelectMultipleField("Limit to areas", widget=GovCheckboxesInput(), choices=[], coerce=str,
-                                description="Leave empty for every area the agency serves")
+    email = StringField(
+        "Email address",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired("Enter the email address"),
+            Length(max=254, message=EMAIL_FORMAT),
+            Email(EMAIL_FORMAT, check_deliverability=False),
+        ],
+    )
+    display_name = StringField(
+        "Full name",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired("Enter the person's name"),
+            Length(max=120, message="Name must be 120 characters or fewer"),
+        ],
+    )
+    agency = SelectField(
+        "Agency", widget=GovSelect(), choices=[], coerce=str, validators=[DataRequired("Select the agency")]
+    )
+    roles = SelectMultipleField(
+        "Roles",
+        widget=GovCheckboxesInput(),
+        coerce=str,
+        choices=[(r.value, label) for r, label in ROLE_LABELS.items()],
+        validators=[DataRequired("Select at least one role")],
+    )
+    areas = SelectMultipleField(
+        "Limit to areas",
+        widget=GovCheckboxesInput(),
+        choices=[],
+        coerce=str,
+        description="Leave empty for every area the agency serves",
+    )
     submit = SubmitField("Save user", widget=GovSubmitInput())
 
 
@@ -72,4 +107,4 @@ class ConfirmForm(FlaskForm):
 class UserEditForm(UserForm):
     """Editing an account: the sign-in email stays as it is."""
 
-    email = None  # type: ignore[assignment]
+    email = None

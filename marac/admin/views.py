@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -20,7 +22,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 Page = str | tuple[str, int] | Response
 
 
-def _load(model: type[Area] | type[Agency] | type[User], public_id: str) -> Area | Agency | User:
+M = TypeVar("M", Area, Agency, User)
+
+
+def _load(model: type[M], public_id: str) -> M:
     obj = db.session.scalar(select(model).where(model.public_id == public_id))
     if obj is None:
         abort(404)
@@ -35,8 +40,12 @@ def _status() -> int:
 @require(Permission.ADMIN_MANAGE)
 def index() -> str:
     """Administration overview."""
-    return render_template("admin/index.html", areas=orgs.list_areas(), agencies=orgs.list_agencies(),
-                           user_count=db.session.query(User).count())
+    return render_template(
+        "admin/index.html",
+        areas=orgs.list_areas(),
+        agencies=orgs.list_agencies(),
+        user_count=db.session.query(User).count(),
+    )
 
 
 # --- areas ---------------------------------------------------------------------------------------------------------
@@ -58,8 +67,7 @@ def area(public_id: str | None = None) -> Page:
     form = AreaForm(obj=existing)
     if form.validate_on_submit():
         try:
-            orgs.save_area(current_user, name=form.name.data or "", is_active=bool(form.is_active.data),
-                           area=existing)  # type: ignore[arg-type]
+            orgs.save_area(current_user, name=form.name.data or "", is_active=bool(form.is_active.data), area=existing)
         except orgs.OrgError as exc:
             db.session.rollback()
             add_error(form.name, str(exc))
@@ -94,8 +102,14 @@ def agency(public_id: str | None = None) -> Page:
     if form.validate_on_submit():
         chosen = [a for a in all_areas if a.public_id in (form.areas.data or [])]
         try:
-            orgs.save_agency(current_user, name=form.name.data or "", kind=form.kind.data or "", areas=chosen,
-                             is_active=bool(form.is_active.data), agency=existing)  # type: ignore[arg-type]
+            orgs.save_agency(
+                current_user,
+                name=form.name.data or "",
+                kind=form.kind.data or "",
+                areas=chosen,
+                is_active=bool(form.is_active.data),
+                agency=existing,
+            )
         except orgs.OrgError as exc:
             db.session.rollback()
             add_error(form.name, str(exc))
@@ -103,8 +117,7 @@ def agency(public_id: str | None = None) -> Page:
             db.session.commit()
             flash("Agency saved.", "success")
             return redirect(url_for("admin.agencies"))
-    return render_template("admin/agency_form.html", form=form, agency=existing,
-                           errors=error_list(form)), _status()
+    return render_template("admin/agency_form.html", form=form, agency=existing, errors=error_list(form)), _status()
 
 
 # --- users ---------------------------------------------------------------------------------------------------------
@@ -118,8 +131,13 @@ def users() -> str:
     query = select(User).join(User.agency).order_by(Agency.name, User.display_name)
     if agency_id:
         query = query.where(Agency.public_id == agency_id)
-    return render_template("admin/users.html", users=list(db.session.scalars(query)), agencies=orgs.list_agencies(),
-                           selected_agency=agency_id, role_labels={r.value: ROLE_LABELS[r] for r in Role})
+    return render_template(
+        "admin/users.html",
+        users=list(db.session.scalars(query)),
+        agencies=orgs.list_agencies(),
+        selected_agency=agency_id,
+        role_labels={r.value: ROLE_LABELS[r] for r in Role},
+    )
 
 
 def _user_form_choices(form: UserForm) -> tuple[list[Agency], list[Area]]:
@@ -139,9 +157,14 @@ def new_user() -> Page:
         chosen_agency = next(a for a in all_agencies if a.public_id == form.agency.data)
         try:
             user, secret = accounts.create_user(
-                current_user, email=form.email.data or "", display_name=form.display_name.data or "",  # type: ignore[union-attr]
-                agency=chosen_agency, roles=form.roles.data or [],
-                areas=[a for a in all_areas if a.public_id in (form.areas.data or [])], now=db.utcnow())
+                current_user,
+                email=form.email.data or "",
+                display_name=form.display_name.data or "",
+                agency=chosen_agency,
+                roles=form.roles.data or [],
+                areas=[a for a in all_areas if a.public_id in (form.areas.data or [])],
+                now=db.utcnow(),
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             add_error(form.email, str(exc))
@@ -156,7 +179,6 @@ def new_user() -> Page:
 def user(public_id: str) -> Page:
     """Change an account's name, agency, roles and area limits."""
     account = _load(User, public_id)
-    assert isinstance(account, User)
     form = UserEditForm(obj=account)
     all_agencies, all_areas = _user_form_choices(form)
     if request.method == "GET":
@@ -165,10 +187,15 @@ def user(public_id: str) -> Page:
     if form.validate_on_submit():
         chosen_agency = next(a for a in all_agencies if a.public_id == form.agency.data)
         try:
-            accounts.update_user(current_user, account, display_name=form.display_name.data or "",
-                                 agency=chosen_agency, roles=form.roles.data or [],
-                                 areas=[a for a in all_areas if a.public_id in (form.areas.data or [])],
-                                 now=db.utcnow())
+            accounts.update_user(
+                current_user,
+                account,
+                display_name=form.display_name.data or "",
+                agency=chosen_agency,
+                roles=form.roles.data or [],
+                areas=[a for a in all_areas if a.public_id in (form.areas.data or [])],
+                now=db.utcnow(),
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             add_error(form.roles, str(exc))
@@ -176,17 +203,17 @@ def user(public_id: str) -> Page:
             db.session.commit()
             flash("User saved.", "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, user=account, confirm=ConfirmForm(),
-                           errors=error_list(form)), _status()
+    return render_template(
+        "admin/user_form.html", form=form, user=account, confirm=ConfirmForm(), errors=error_list(form)
+    ), _status()
 
 
 def _set_active(public_id: str, active: bool) -> Response:
     account = _load(User, public_id)
-    assert isinstance(account, User)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        accounts.set_user_active(current_user, account, active, db.utcnow())  # type: ignore[arg-type]
+        accounts.set_user_active(current_user, account, active, db.utcnow())
     except accounts.AccountError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -215,9 +242,8 @@ def enable_user(public_id: str) -> Response:
 def reset(public_id: str) -> Page:
     """Issue a temporary password and clear MFA, so the user enrols again."""
     account = _load(User, public_id)
-    assert isinstance(account, User)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    secret = accounts.reset_user(current_user, account, db.utcnow())  # type: ignore[arg-type]
+    secret = accounts.reset_user(current_user, account, db.utcnow())
     db.session.commit()
     return render_template("admin/temporary_password.html", user=account, secret=secret, created=False)

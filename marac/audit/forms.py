@@ -16,22 +16,49 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # read-only search through the query string
 
-    user = StringField("User email", widget=GovTextInput(),
-                       validators=[Optional(), Length(max=254, message=EMAIL_FORMAT),
-                                   Email(EMAIL_FORMAT, check_deliverability=False)])
+    user = StringField(
+        "User email",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=254, message=EMAIL_FORMAT), Email(EMAIL_FORMAT, check_deliverability=False)],
+    )
     agency = SelectField("Agency", widget=GovSelect(), choices=[], coerce=str, validators=[Optional()])
-    object_type = StringField("Object type", widget=GovTextInput(), description="For example user, agency, area",
-                              validators=[Optional(), Length(max=40, message="Object type is too long")])
-    object_id = StringField("Object reference", widget=GovTextInput(),
-                            validators=[Optional(), Length(max=200, message="Object reference is too long")])
-    action = StringField("Action", widget=GovTextInput(), description="For example auth.sign_in",
-                         validators=[Optional(), Length(max=80, message="Action is too long")])
-    outcome = SelectField("Outcome", widget=GovSelect(), validators=[Optional()],
-                          choices=[("", "Any"), ("success", "Success"), ("failure", "Failure"), ("denied", "Denied")])
-    date_from = DateField("From date", widget=GovTextInput(), format="%Y-%m-%d", validators=[Optional()],
-                          description="For example 2026-11-01")
-    date_to = DateField("To date", widget=GovTextInput(), format="%Y-%m-%d", validators=[Optional()],
-                        description="For example 2026-11-30")
+    object_type = StringField(
+        "Object type",
+        widget=GovTextInput(),
+        description="For example user, agency, area",
+        validators=[Optional(), Length(max=40, message="Object type is too long")],
+    )
+    object_id = StringField(
+        "Object reference",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=200, message="Object reference is too long")],
+    )
+    action = StringField(
+        "Action",
+        widget=GovTextInput(),
+        description="For example auth.sign_in",
+        validators=[Optional(), Length(max=80, message="Action is too long")],
+    )
+    outcome = SelectField(
+        "Outcome",
+        widget=GovSelect(),
+        validators=[Optional()],
+        choices=[("", "Any"), ("success", "Success"), ("failure", "Failure"), ("denied", "Denied")],
+    )
+    date_from = DateField(
+        "From date",
+        widget=GovTextInput(),
+        format="%Y-%m-%d",
+        validators=[Optional()],
+        description="For example 2026-11-01",
+    )
+    date_to = DateField(
+        "To date",
+        widget=GovTextInput(),
+        format="%Y-%m-%d",
+        validators=[Optional()],
+        description="For example 2026-11-30",
+    )
     submit = SubmitField("Filter", widget=GovSubmitInput())
 
     def validate_date_to(self, field: DateField) -> None:

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from marac.db import Base, UTCDateTime
 
-
 #: 64-bit on PostgreSQL; INTEGER on SQLite so the rowid still autoincrements.
 BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -102,8 +102,13 @@ def record(
 
 def record_denial(action: str, *, object_type: str, object_id: str | None, reason: str | None = None) -> None:
     """Record a refused request and commit it at once: the request is about to end in 403/404 with nothing else."""
-    record(action, object_type=object_type, object_id=object_id, outcome="denied",
-           details={"reason": reason} if reason else None)
+    record(
+        action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome="denied",
+        details={"reason": reason} if reason else None,
+    )
     db.session.commit()
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from marac import audit, db
@@ -21,11 +22,13 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 PAGE_SIZE = 50
 
 
-def _filtered(form: AuditFilterForm) -> tuple[Select[tuple[AuditEvent, User | None, Agency | None]], bool]:
+def _filtered(form: AuditFilterForm) -> tuple[Any, bool]:
     actor, agency = aliased(User), aliased(Agency)
-    query = (select(AuditEvent, actor, agency)
-             .outerjoin(actor, AuditEvent.actor_user_id == actor.id)
-             .outerjoin(agency, AuditEvent.agency_id == agency.id))
+    query = (
+        select(AuditEvent, actor, agency)
+        .outerjoin(actor, AuditEvent.actor_user_id == actor.id)
+        .outerjoin(agency, AuditEvent.agency_id == agency.id)
+    )
     unknown_user = False
     if form.user.data:
         user_id = db.session.scalar(select(User.id).where(User.email == form.user.data.strip().lower()))
@@ -33,8 +36,12 @@ def _filtered(form: AuditFilterForm) -> tuple[Select[tuple[AuditEvent, User | No
         query = query.where(AuditEvent.actor_user_id == (user_id or -1))
     if form.agency.data:
         query = query.where(agency.public_id == form.agency.data)
-    for column, value in ((AuditEvent.object_type, form.object_type.data), (AuditEvent.object_id, form.object_id.data),
-                          (AuditEvent.action, form.action.data), (AuditEvent.outcome, form.outcome.data)):
+    for column, value in (
+        (AuditEvent.object_type, form.object_type.data),
+        (AuditEvent.object_id, form.object_id.data),
+        (AuditEvent.action, form.action.data),
+        (AuditEvent.outcome, form.outcome.data),
+    ):
         if value:
             query = query.where(column == value.strip())
     if form.date_from.data:
@@ -58,12 +65,18 @@ def index() -> tuple[str, int]:
         query, unknown_user = _filtered(form)
         if before:
             query = query.where(AuditEvent.seq < before)
-        rows = [tuple(r) for r in db.session.execute(query.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE + 1))]  # type: ignore[misc]
+        rows = [tuple(r) for r in db.session.execute(query.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE + 1))]
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     filters = sorted(name for name, field in form._fields.items() if field.data and name != "submit")
     audit.record("audit.searched", object_type="audit_events", details={"filters": filters, "valid": valid})
     db.session.commit()
     next_args = {**request.args.to_dict(), "before": rows[-1][0].seq} if has_more and rows else None
-    return render_template("audit/index.html", form=form, rows=rows, errors=error_list(form) if not valid else [],
-                           unknown_user=unknown_user, next_args=next_args), (200 if valid else 400)
+    return render_template(
+        "audit/index.html",
+        form=form,
+        rows=rows,
+        errors=error_list(form) if not valid else [],
+        unknown_user=unknown_user,
+        next_args=next_args,
+    ), (200 if valid else 400)

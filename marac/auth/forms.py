@@ -16,11 +16,15 @@ class SignInForm(FlaskForm):
     email = StringField(
         "Email address",
         widget=GovTextInput(),
-        validators=[DataRequired("Enter your email address"), Length(max=254, message=EMAIL_FORMAT),
-                    Email(EMAIL_FORMAT, check_deliverability=False)],
+        validators=[
+            DataRequired("Enter your email address"),
+            Length(max=254, message=EMAIL_FORMAT),
+            Email(EMAIL_FORMAT, check_deliverability=False),
+        ],
     )
     password = PasswordField(
-        "Password", widget=GovPasswordInput(),
+        "Password",
+        widget=GovPasswordInput(),
         validators=[DataRequired("Enter your password"), Length(max=256, message="Enter a correct password")],
     )
     submit = SubmitField("Continue", widget=GovSubmitInput())
@@ -33,8 +37,10 @@ class CodeForm(FlaskForm):
         "Code from your authenticator app",
         widget=GovTextInput(),
         description="The 6-digit code shown in the app, for example 123456",
-        validators=[DataRequired("Enter the 6-digit code from your authenticator app"),
-                    Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code must be 6 digits, like 123456")],
+        validators=[
+            DataRequired("Enter the 6-digit code from your authenticator app"),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code must be 6 digits, like 123456"),
+        ],
     )
     submit = SubmitField("Continue", widget=GovSubmitInput())
 
@@ -42,16 +48,21 @@ class CodeForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     """Change one's own password."""
 
-    current_password = PasswordField("Current password", widget=GovPasswordInput(),
-                                     validators=[DataRequired("Enter your current password")])
+    current_password = PasswordField(
+        "Current password", widget=GovPasswordInput(), validators=[DataRequired("Enter your current password")]
+    )
     new_password = PasswordField(
-        "New password", widget=GovPasswordInput(),
+        "New password",
+        widget=GovPasswordInput(),
         description="At least 12 characters. A good choice is three random words.",
         validators=[DataRequired("Enter a new password")],
     )
     confirm_password = PasswordField(
-        "Confirm new password", widget=GovPasswordInput(),
-        validators=[DataRequired("Confirm your new password"),
-                    EqualTo("new_password", message="The passwords you entered do not match")],
+        "Confirm new password",
+        widget=GovPasswordInput(),
+        validators=[
+            DataRequired("Confirm your new password"),
+            EqualTo("new_password", message="The passwords you entered do not match"),
+        ],
     )
     submit = SubmitField("Change password", widget=GovSubmitInput())

@@ -26,7 +26,9 @@ def common_passwords() -> frozenset[str]:
 def hasher() -> PasswordHasher:
     """An argon2id hasher with the configured cost."""
     config = current_app.config
-    return _hasher(config["MARAC_ARGON2_TIME_COST"], config["MARAC_ARGON2_MEMORY_KIB"], config["MARAC_ARGON2_PARALLELISM"])
+    return _hasher(
+        config["MARAC_ARGON2_TIME_COST"], config["MARAC_ARGON2_MEMORY_KIB"], config["MARAC_ARGON2_PARALLELISM"]
+    )
 
 
 @cache

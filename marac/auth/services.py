@@ -51,8 +51,14 @@ def attempt_password(email: str, password: str, now: datetime) -> User | None:
     if user is None or not user.is_active or (user.locked_until is not None and user.locked_until > now):
         passwords.verify_password(passwords.dummy_hash(), password)
         reason = "unknown_account" if user is None else ("disabled" if not user.is_active else "locked")
-        audit.record("auth.sign_in", actor=user, object_type="user", object_id=user.public_id if user else None,
-                     outcome="failure", details={"reason": reason})
+        audit.record(
+            "auth.sign_in",
+            actor=user,
+            object_type="user",
+            object_id=user.public_id if user else None,
+            outcome="failure",
+            details={"reason": reason},
+        )
         return None
     if not passwords.verify_password(user.password_hash, password):
         register_failure(user, now, "password")
@@ -67,14 +73,26 @@ def register_failure(user: User, now: datetime, stage: str) -> None:
     """Count a failed password or code; lock the account with back-off at the threshold."""
     db.session.execute(update(User).where(User.id == user.id).values(failed_attempts=User.failed_attempts + 1))
     db.session.refresh(user, ["failed_attempts"])
-    audit.record("auth.sign_in", actor=user, object_type="user", object_id=user.public_id, outcome="failure",
-                 details={"reason": f"wrong_{stage}"})
+    audit.record(
+        "auth.sign_in",
+        actor=user,
+        object_type="user",
+        object_id=user.public_id,
+        outcome="failure",
+        details={"reason": f"wrong_{stage}"},
+    )
     threshold = current_app.config["MARAC_LOCKOUT_THRESHOLD"]
     if user.failed_attempts >= threshold:
         minutes = current_app.config["MARAC_LOCKOUT_BASE_MINUTES"] * 2 ** (user.failed_attempts - threshold)
         user.locked_until = now + min(timedelta(minutes=minutes), LOCK_CAP)
-        audit.record("auth.lockout", actor=user, object_type="user", object_id=user.public_id, outcome="failure",
-                     details={"failed_attempts": user.failed_attempts, "minutes": int(minutes)})
+        audit.record(
+            "auth.lockout",
+            actor=user,
+            object_type="user",
+            object_id=user.public_id,
+            outcome="failure",
+            details={"failed_attempts": user.failed_attempts, "minutes": int(minutes)},
+        )
 
 
 def start_pending_session(user: User, now: datetime) -> str:
@@ -173,8 +191,13 @@ def load_session_user(token: str, now: datetime) -> User | None:
         reason = "absolute_timeout"
     if reason is not None:
         row.revoked_at, row.revoked_reason = now, reason
-        audit.record("auth.session_ended", actor=row.user, object_type="user", object_id=row.user.public_id,
-                     details={"reason": reason})
+        audit.record(
+            "auth.session_ended",
+            actor=row.user,
+            object_type="user",
+            object_id=row.user.public_id,
+            details={"reason": reason},
+        )
         return None
     if now - row.last_seen_at > timedelta(seconds=30):
         row.last_seen_at = now
@@ -236,8 +259,17 @@ def _check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
-def create_user(actor: User | None, *, email: str, display_name: str, agency: Agency, roles: list[str],
-                areas: list[Area], now: datetime, password: str | None = None) -> tuple[User, str]:
+def create_user(
+    actor: User | None,
+    *,
+    email: str,
+    display_name: str,
+    agency: Agency,
+    roles: list[str],
+    areas: list[Area],
+    now: datetime,
+    password: str | None = None,
+) -> tuple[User, str]:
     """Create an account with a temporary password (returned once) to change at first sign-in."""
     email = normalise_email(email)
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
@@ -245,31 +277,58 @@ def create_user(actor: User | None, *, email: str, display_name: str, agency: Ag
     if password is not None and (problems := passwords.password_problems(password, email)):
         raise AccountError(problems[0])
     secret = password or temporary_password()
-    user = User(email=email, display_name=display_name.strip(), agency=agency, created_at=now,
-                password_hash=passwords.hash_password(secret), must_change_password=password is None,
-                password_changed_at=now)
+    user = User(
+        email=email,
+        display_name=display_name.strip(),
+        agency=agency,
+        created_at=now,
+        password_hash=passwords.hash_password(secret),
+        must_change_password=password is None,
+        password_changed_at=now,
+    )
     user.roles = [UserRole(role=r) for r in _check_roles(roles)]
     user.areas = list(areas)
     db.session.add(user)
     db.session.flush()
-    audit.record("admin.user_created", actor=actor, object_type="user", object_id=user.public_id,
-                 details={"roles": user.role_names, "agency": agency.public_id})
+    audit.record(
+        "admin.user_created",
+        actor=actor,
+        object_type="user",
+        object_id=user.public_id,
+        details={"roles": user.role_names, "agency": agency.public_id},
+    )
     return user, secret
 
 
-def update_user(actor: User | None, user: User, *, display_name: str, agency: Agency, roles: list[str],
-                areas: list[Area], now: datetime) -> None:
+def update_user(
+    actor: User | None,
+    user: User,
+    *,
+    display_name: str,
+    agency: Agency,
+    roles: list[str],
+    areas: list[Area],
+    now: datetime,
+) -> None:
     """Change an account's name, agency, roles or areas; a change of access ends the user's sessions."""
     new_roles = _check_roles(roles)
-    access_changed = (new_roles != user.role_names or agency.id != user.agency_id
-                      or sorted(a.id for a in areas) != sorted(a.id for a in user.areas))
+    access_changed = (
+        new_roles != user.role_names
+        or agency.id != user.agency_id
+        or sorted(a.id for a in areas) != sorted(a.id for a in user.areas)
+    )
     if new_roles != user.role_names:
         keep = {r.role: r for r in user.roles}
         user.roles = [keep.get(r) or UserRole(role=r) for r in new_roles]
     user.display_name, user.agency, user.areas = display_name.strip(), agency, list(areas)
     db.session.flush()
-    audit.record("admin.user_updated", actor=actor, object_type="user", object_id=user.public_id,
-                 details={"roles": new_roles, "agency": agency.public_id, "access_changed": access_changed})
+    audit.record(
+        "admin.user_updated",
+        actor=actor,
+        object_type="user",
+        object_id=user.public_id,
+        details={"roles": new_roles, "agency": agency.public_id, "access_changed": access_changed},
+    )
     if access_changed:
         revoke_user_sessions(user, now, "access_changed")
 
@@ -282,8 +341,12 @@ def set_user_active(actor: User | None, user: User, active: bool, now: datetime)
     user.disabled_at = None if active else now
     if not active:
         revoke_user_sessions(user, now, "account_disabled")
-    audit.record("admin.user_enabled" if active else "admin.user_disabled", actor=actor, object_type="user",
-                 object_id=user.public_id)
+    audit.record(
+        "admin.user_enabled" if active else "admin.user_disabled",
+        actor=actor,
+        object_type="user",
+        object_id=user.public_id,
+    )
 
 
 def reset_user(actor: User | None, user: User, now: datetime) -> str:
@@ -293,6 +356,7 @@ def reset_user(actor: User | None, user: User, now: datetime) -> str:
     user.totp_secret = user.totp_pending_secret = user.totp_last_step = user.mfa_enrolled_at = None
     user.failed_attempts, user.locked_until = 0, None
     revoke_user_sessions(user, now, "account_reset")
-    audit.record("admin.user_reset", actor=actor, object_type="user", object_id=user.public_id,
-                 details={"mfa_cleared": True})
+    audit.record(
+        "admin.user_reset", actor=actor, object_type="user", object_id=user.public_id, details={"mfa_cleared": True}
+    )
     return secret

@@ -31,13 +31,19 @@ def save_area(actor: Any, *, name: str, is_active: bool = True, area: Area | Non
     area.name, area.is_active = name, is_active
     db.session.add(area)
     db.session.flush()
-    audit.record("admin.area_created" if created else "admin.area_updated", actor=actor, object_type="area",
-                 object_id=area.public_id, details={"is_active": is_active})
+    audit.record(
+        "admin.area_created" if created else "admin.area_updated",
+        actor=actor,
+        object_type="area",
+        object_id=area.public_id,
+        details={"is_active": is_active},
+    )
     return area
 
 
-def save_agency(actor: Any, *, name: str, kind: str, areas: list[Area], is_active: bool = True,
-                agency: Agency | None = None) -> Agency:
+def save_agency(
+    actor: Any, *, name: str, kind: str, areas: list[Area], is_active: bool = True, agency: Agency | None = None
+) -> Agency:
     """Create an agency, or change its name, kind, areas served or whether it is active."""
     name = " ".join(name.split())
     if kind not in {k.value for k in AgencyKind}:
@@ -49,9 +55,13 @@ def save_agency(actor: Any, *, name: str, kind: str, areas: list[Area], is_activ
     agency.name, agency.kind, agency.areas, agency.is_active = name, kind, list(areas), is_active
     db.session.add(agency)
     db.session.flush()
-    audit.record("admin.agency_created" if created else "admin.agency_updated", actor=actor, object_type="agency",
-                 object_id=agency.public_id,
-                 details={"kind": kind, "areas": [a.public_id for a in areas], "is_active": is_active})
+    audit.record(
+        "admin.agency_created" if created else "admin.agency_updated",
+        actor=actor,
+        object_type="agency",
+        object_id=agency.public_id,
+        details={"kind": kind, "areas": [a.public_id for a in areas], "is_active": is_active},
+    )
     return agency
 
 
