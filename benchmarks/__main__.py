@@ -26,8 +26,10 @@ def argon2_cost() -> None:
         start = time.perf_counter()
         hasher.verify(stored, "correct horse battery staple")
         verifies.append(time.perf_counter() - start)
-    print(f"argon2id time_cost={t} memory={m // 1024} MiB parallelism={p}: "
-          f"hash p50 {statistics.median(hashes) * 1000:.0f} ms, verify p50 {statistics.median(verifies) * 1000:.0f} ms")
+    print(
+        f"argon2id time_cost={t} memory={m // 1024} MiB parallelism={p}: "
+        f"hash p50 {statistics.median(hashes) * 1000:.0f} ms, verify p50 {statistics.median(verifies) * 1000:.0f} ms"
+    )
 
 
 def audit_append() -> None:
@@ -48,8 +50,10 @@ def audit_append() -> None:
         start = time.perf_counter()
         checked, problem = audit.verify_chain()
         verify_elapsed = time.perf_counter() - start
-    print(f"audit append (SQLite, one commit each): {count / elapsed:.0f} events/s; "
-          f"verify {checked / verify_elapsed:.0f} events/s, intact={problem is None}")
+    print(
+        f"audit append (SQLite, one commit each): {count / elapsed:.0f} events/s; "
+        f"verify {checked / verify_elapsed:.0f} events/s, intact={problem is None}"
+    )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def _configure_cookies(app: Flask) -> None:
         SESSION_COOKIE_PATH="/",
         PREFERRED_URL_SCHEME="https" if tls else "http",
         WTF_CSRF_TIME_LIMIT=None,  # the CSRF token lives as long as the (server-side limited) session
-        WTF_CSRF_SSL_STRICT=tls,
+        # Referrer-Policy: no-referrer means browsers send no Referer, so Flask-WTF's HTTPS Referer check would
+        # refuse every form; the session-bound token and the SameSite __Host- cookie do that job.
+        WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
         RATELIMIT_HEADERS_ENABLED=False,
     )

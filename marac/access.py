@@ -121,6 +121,7 @@ def enforce_route_permission() -> Response | None:
     permission = route_permission(current_app, endpoint)
     if permission is None:
         current_app.logger.error("route has no permission marker", extra={"endpoint": endpoint})
+        audit.record_denial("route.denied", object_type="route", object_id=endpoint, reason="no_permission_marker")
         abort(403)
     if permission is Permission.PUBLIC:
         return None

@@ -20,7 +20,19 @@ def _create_app() -> Flask:
     return create_app()
 
 
-main = FlaskGroup(create_app=_create_app, add_default_commands=True, help="MARAC platform commands.")
+cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help="MARAC platform commands.")
+
+
+def main() -> None:
+    """The `marac` console script: refuses to start on unsafe settings with a one-line reason."""
+    from marac.config import ConfigError
+
+    try:
+        cli.main(prog_name="marac")
+    except ConfigError as exc:
+        click.echo(f"marac: refusing to start: {exc}", err=True)
+        sys.exit(2)
+
 
 db_group = click.Group("db", help="Database schema (Alembic migrations).")
 users_group = click.Group("users", help="User accounts.")

@@ -18,7 +18,8 @@ class ConfigError(RuntimeError):
     """A setting is missing or unsafe; the message names the setting."""
 
 
-def _bool(value: str | None, default: bool) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
     if value is None or value == "":
         return default
     lowered = value.strip().lower()
@@ -26,7 +27,7 @@ def _bool(value: str | None, default: bool) -> bool:
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise ConfigError(f"expected true or false, got {value!r}")
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -44,7 +45,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 def _dev_secret(instance: Path, filename: str) -> str:
     """Return a per-installation development secret kept in instance/ with mode 0600."""
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / filename
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -77,8 +78,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     database_url = env.get("MARAC_DATABASE_URL") or f"sqlite:///{instance / 'marac.db'}"
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    tls = _bool(env.get("MARAC_TLS"), default=production)
-    if production and not tls and not _bool(env.get("MARAC_ALLOW_INSECURE_HTTP"), default=False):
+    tls = _bool(env, "MARAC_TLS", default=production)
+    if production and not tls and not _bool(env, "MARAC_ALLOW_INSECURE_HTTP", default=False):
         raise ConfigError(
             "MARAC_TLS is off in production: serve over TLS (or set MARAC_ALLOW_INSECURE_HTTP behind a TLS proxy)"
         )

@@ -72,8 +72,9 @@ def _load_user(token: str) -> Any:
     from marac.auth.services import load_session_user
 
     user = load_session_user(token, db.utcnow())
-    if db.session.dirty or db.session.new:
-        db.session.commit()  # session bookkeeping (last seen, timeout) is its own unit of work before the view
+    # Session bookkeeping (last seen, a timeout and its audit event, already flushed) is its own unit of work,
+    # committed before the view starts.
+    db.session.commit()
     return user
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from marac.access import Role
 from tests.factories import login_as, make_user
@@ -12,6 +13,6 @@ def test_signed_in_user_sees_their_agency_on_home(client: FlaskClient, clock) ->
     account = make_user(Role.COORDINATOR)
     login_as(client, account, clock)
     page = client.get("/").get_data(as_text=True)
-    assert account.user.agency.name in page
+    assert escape(account.user.agency.name) in page
     assert "MARAC coordinator" in page
     assert "OFFICIAL-SENSITIVE" in page

@@ -11,7 +11,15 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovSubmitInput,
     GovTextInput,
 )
-from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Email, Length
 
 from marac.access import ROLE_LABELS
@@ -48,7 +56,7 @@ class AgencyForm(FlaskForm):
     kind = RadioField(
         "Kind of agency",
         widget=GovRadioInput(),
-        choices=[(k.value, label) for k, label in AGENCY_KIND_LABELS.items()],
+        choices=[SelectChoice(k.value, label) for k, label in AGENCY_KIND_LABELS.items()],
         validators=[DataRequired("Select the kind of agency")],
     )
     areas = SelectMultipleField(
@@ -85,7 +93,7 @@ class UserForm(FlaskForm):
         "Roles",
         widget=GovCheckboxesInput(),
         coerce=str,
-        choices=[(r.value, label) for r, label in ROLE_LABELS.items()],
+        choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()],
         validators=[DataRequired("Select at least one role")],
     )
     areas = SelectMultipleField(

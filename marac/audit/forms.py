@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovSubmitInput, GovTextInput
-from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms import DateField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import Email, Length, Optional, ValidationError
 
 from marac.forms import EMAIL_FORMAT
@@ -43,7 +43,12 @@ class AuditFilterForm(FlaskForm):
         "Outcome",
         widget=GovSelect(),
         validators=[Optional()],
-        choices=[("", "Any"), ("success", "Success"), ("failure", "Failure"), ("denied", "Denied")],
+        choices=[
+            SelectChoice("", "Any"),
+            SelectChoice("success", "Success"),
+            SelectChoice("failure", "Failure"),
+            SelectChoice("denied", "Denied"),
+        ],
     )
     date_from = DateField(
         "From date",

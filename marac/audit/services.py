@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,8 +126,10 @@ class ChainProblem:
         return f"audit chain broken at {where}: {self.reason}"
 
 
-def _events(session: Session) -> Iterator[AuditEvent]:
-    yield from session.scalars(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000))
+def _events(session: Session) -> Generator[AuditEvent]:
+    # Close the (server-side, on PostgreSQL) cursor even when the caller stops at the first problem.
+    with session.scalars(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)) as events:
+        yield from events
 
 
 def verify_chain(session: Session | None = None) -> tuple[int, ChainProblem | None]:
@@ -134,13 +137,15 @@ def verify_chain(session: Session | None = None) -> tuple[int, ChainProblem | No
     session = session or db.session
     key = _chain_key()
     expected_seq, prev_hash, checked = 1, "", 0
-    for event in _events(session):
-        if event.seq != expected_seq:
-            reason = f"expected seq {expected_seq} here: event(s) deleted or reordered"
-            return checked, ChainProblem(event.seq, event.id, reason)
-        if event.prev_hash != prev_hash:
-            return checked, ChainProblem(event.seq, event.id, "does not link to the previous event")
-        if not hmac.compare_digest(event.hash, compute_hash(event, key)):
-            return checked, ChainProblem(event.seq, event.id, "contents do not match its hash (altered or inserted)")
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    with closing(_events(session)) as events:
+        for event in events:
+            if event.seq != expected_seq:
+                reason = f"expected seq {expected_seq} here: event(s) deleted or reordered"
+                return checked, ChainProblem(event.seq, event.id, reason)
+            if event.prev_hash != prev_hash:
+                return checked, ChainProblem(event.seq, event.id, "does not link to the previous event")
+            if not hmac.compare_digest(event.hash, compute_hash(event, key)):
+                reason = "contents do not match its hash (altered or inserted)"
+                return checked, ChainProblem(event.seq, event.id, reason)
+            prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return checked, None

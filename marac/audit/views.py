@@ -68,7 +68,8 @@ def index() -> tuple[str, int]:
         rows = [tuple(r) for r in db.session.execute(query.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE + 1))]
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    filters = sorted(name for name, field in form._fields.items() if field.data and name != "submit")
+    # Name every filter the DPO typed, even one that failed validation (its data is then None).
+    filters = sorted(name for name in form._fields if name != "submit" and request.args.get(name, "").strip())
     audit.record("audit.searched", object_type="audit_events", details={"filters": filters, "valid": valid})
     db.session.commit()
     next_args = {**request.args.to_dict(), "before": rows[-1][0].seq} if has_more and rows else None

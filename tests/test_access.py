@@ -1,0 +1,134 @@
+"""Every route declares a permission, and each role reaches exactly the pages tests/data/route_matrix.csv says."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from marac import db
+from marac.access import Role, route_permission
+from marac.audit.models import AuditEvent
+from tests.conftest import FakeClock
+from tests.factories import login_as, make_area, make_user
+
+MATRIX_FILE = Path(__file__).parent / "data" / "route_matrix.csv"
+ANONYMOUS = "anonymous"
+COLUMNS = [r.value for r in Role] + [ANONYMOUS]
+
+#: GET routes the matrix does not cover, and why.
+NOT_IN_MATRIX = {
+    "web.govuk_assets": "public GOV.UK Frontend images read from disk; no personal data, no sign-in",
+    "web.govuk_static": "public GOV.UK Frontend JavaScript read from disk; no personal data, no sign-in",
+    "web.static": "the platform's public compiled CSS/JS read from disk; no personal data, no sign-in",
+}
+#: Routes with a path parameter that the matrix checks with a sample object made in the test.
+SAMPLE_OBJECTS = ("admin.area", "admin.agency", "admin.user")
+
+
+def unmarked_routes(app: Flask) -> list[str]:
+    """Endpoints whose view declares no permission (neither @require nor @public)."""
+    return sorted({rule.endpoint for rule in app.url_map.iter_rules() if route_permission(app, rule.endpoint) is None})
+
+
+def read_matrix() -> list[dict[str, str]]:
+    """The expected status of every GET route for every role, from the data file."""
+    with MATRIX_FILE.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, "the matrix is empty"
+    assert list(rows[0]) == ["endpoint", "path", "method", *COLUMNS], "unexpected matrix columns"
+    return rows
+
+
+def get_routes(app: Flask) -> set[tuple[str, str]]:
+    """(endpoint, rule) for every route that answers GET."""
+    return {(rule.endpoint, rule.rule) for rule in app.url_map.iter_rules() if "GET" in (rule.methods or set())}
+
+
+def denied_events(user_id: int | None, endpoint: str) -> list[AuditEvent]:
+    """Audit events recording a refusal of `endpoint` for this user."""
+    query = select(AuditEvent).where(
+        AuditEvent.action == "route.denied",
+        AuditEvent.outcome == "denied",
+        AuditEvent.object_id == endpoint,
+        AuditEvent.actor_user_id == user_id,
+    )
+    return list(db.session.scalars(query))
+
+
+def test_every_route_declares_a_permission(app: Flask) -> None:
+    assert len(list(app.url_map.iter_rules())) > 10
+    assert unmarked_routes(app) == []
+
+
+def test_route_without_marker_is_reported_and_refused_even_to_admin(
+    app: Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    app.add_url_rule("/unmarked", "unmarked", lambda: "UNMARKED VIEW BODY")
+    assert unmarked_routes(app) == ["unmarked"]
+
+    login_as(client, make_user(Role.ADMIN), clock)
+    response = client.get("/unmarked")
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "UNMARKED VIEW BODY" not in page
+    assert "You do not have access to this page" in page
+
+
+def test_route_without_marker_is_refused_to_anonymous_visitor(app: Flask, client: FlaskClient) -> None:
+    app.add_url_rule("/unmarked", "unmarked", lambda: "UNMARKED VIEW BODY")
+    response = client.get("/unmarked")
+    assert response.status_code == 403
+    assert "UNMARKED VIEW BODY" not in response.get_data(as_text=True)
+
+
+def test_every_get_route_has_expectations_in_matrix(app: Flask) -> None:
+    listed = {(row["endpoint"], row["path"]) for row in read_matrix()}
+    routes = {(endpoint, rule) for endpoint, rule in get_routes(app) if endpoint not in NOT_IN_MATRIX}
+    assert routes - listed == set(), "add these GET routes to tests/data/route_matrix.csv"
+    assert listed - routes == set(), "these matrix rows name routes that no longer exist"
+    with_parameters = {endpoint for endpoint, rule in routes if "<" in rule}
+    assert with_parameters <= set(SAMPLE_OBJECTS), "give these routes a sample object in SAMPLE_OBJECTS"
+
+
+def test_matrix_rows_are_all_get_with_status_codes() -> None:
+    for row in read_matrix():
+        assert row["method"] == "GET"
+        assert all(row[column] in {"200", "302", "403", "404"} for column in COLUMNS), row
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: FakeClock, column: str) -> None:
+    area = make_area()
+    sample = make_user(Role.REFERRER, areas=[area])
+    ids = {
+        "admin.area": area.public_id,
+        "admin.agency": sample.user.agency.public_id,
+        "admin.user": sample.user.public_id,
+    }
+    user_id = None
+    if column != ANONYMOUS:
+        account = make_user(Role(column))
+        login_as(client, account, clock)
+        user_id = account.user.id
+
+    seen = {}
+    for row in read_matrix():
+        endpoint, path = row["endpoint"], row["path"].replace("<public_id>", ids.get(row["endpoint"], ""))
+        before = len(denied_events(user_id, endpoint))
+        response = client.get(path)
+        seen[path] = response.status_code
+        if response.status_code == 403:
+            assert len(denied_events(user_id, endpoint)) == before + 1, f"403 on {path} left no denied audit event"
+            assert "You do not have access to this page" in response.get_data(as_text=True)
+        if response.status_code == 302 and column == ANONYMOUS and row[column] == "302" and endpoint != "auth.code":
+            assert response.headers["Location"].startswith("/sign-in?next="), path
+
+    expected = {
+        row["path"].replace("<public_id>", ids.get(row["endpoint"], "")): int(row[column]) for row in read_matrix()
+    }
+    assert seen == expected

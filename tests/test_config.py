@@ -1,0 +1,147 @@
+"""Settings: production refuses unsafe values and names them; development makes its own private secrets."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from marac.config import ConfigError, load_settings
+
+GOOD_SECRET = "s" * 48
+GOOD_AUDIT_KEY = "a" * 48
+
+
+def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A complete, safe production environment, with some values changed."""
+    env = {
+        "MARAC_ENV": "production",
+        "MARAC_INSTANCE_PATH": str(tmp_path / "instance"),
+        "MARAC_SECRET_KEY": GOOD_SECRET,
+        "MARAC_AUDIT_KEY": GOOD_AUDIT_KEY,
+        "MARAC_DATABASE_URL": "postgresql://marac@db/marac",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_safe_production_settings_load(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path))
+    assert settings["SECRET_KEY"] == GOOD_SECRET
+    assert settings["MARAC_AUDIT_KEY"] == GOOD_AUDIT_KEY
+    assert settings["MARAC_TLS"] is True
+    assert settings["MARAC_DATABASE_URL"] == "postgresql+psycopg://marac@db/marac"
+    assert not (tmp_path / "instance").exists()  # production never writes secrets of its own
+
+
+def test_defaults_match_the_documented_limits(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path))
+    assert settings["MARAC_SESSION_IDLE_MINUTES"] == 30
+    assert settings["MARAC_SESSION_ABSOLUTE_HOURS"] == 12
+    assert settings["MARAC_LOCKOUT_THRESHOLD"] == 5
+    assert settings["MAX_CONTENT_LENGTH"] == 1024 * 1024
+
+
+@pytest.mark.parametrize("name", ["MARAC_SECRET_KEY", "MARAC_AUDIT_KEY"])
+def test_production_refuses_a_missing_secret(tmp_path: Path, name: str) -> None:
+    env = production(tmp_path)
+    del env[name]
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+@pytest.mark.parametrize("value", ["changeme", "CHANGE-ME", "secret", "  dev  ", "please-change-me", "   "])
+@pytest.mark.parametrize("name", ["MARAC_SECRET_KEY", "MARAC_AUDIT_KEY"])
+def test_production_refuses_a_placeholder_secret(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} is missing or a placeholder"):
+        load_settings(production(tmp_path, **{name: value}))
+
+
+@pytest.mark.parametrize("name", ["MARAC_SECRET_KEY", "MARAC_AUDIT_KEY"])
+def test_production_refuses_a_short_secret(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} is too short"):
+        load_settings(production(tmp_path, **{name: "k" * 31}))
+    assert load_settings(production(tmp_path, **{name: "k" * 32}))
+
+
+def test_production_refuses_plain_http(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MARAC_TLS"):
+        load_settings(production(tmp_path, MARAC_TLS="false"))
+
+
+def test_production_may_run_plain_http_behind_a_tls_proxy_when_told(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, MARAC_TLS="false", MARAC_ALLOW_INSECURE_HTTP="true"))
+    assert settings["MARAC_TLS"] is False
+
+
+@pytest.mark.parametrize("name", ["MARAC_TLS", "MARAC_ALLOW_INSECURE_HTTP"])
+def test_a_yes_no_setting_that_is_neither_is_named(tmp_path: Path, name: str) -> None:
+    env = production(tmp_path, **{"MARAC_TLS": "false", name: "maybe"})
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MARAC_SESSION_IDLE_MINUTES", "thirty", "MARAC_SESSION_IDLE_MINUTES must be a whole number, got 'thirty'"),
+        ("MARAC_SESSION_IDLE_MINUTES", "0", "MARAC_SESSION_IDLE_MINUTES must be at least 1, got 0"),
+        ("MARAC_SESSION_ABSOLUTE_HOURS", "12.5", "MARAC_SESSION_ABSOLUTE_HOURS must be a whole number"),
+        ("MARAC_LOCKOUT_THRESHOLD", "-1", "MARAC_LOCKOUT_THRESHOLD must be at least 1"),
+        ("MARAC_MAX_CONTENT_LENGTH", "10", "MARAC_MAX_CONTENT_LENGTH must be at least 1024"),
+        ("MARAC_ARGON2_MEMORY_KIB", "lots", "MARAC_ARGON2_MEMORY_KIB must be a whole number"),
+    ],
+)
+def test_bad_numbers_are_named(tmp_path: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(production(tmp_path, **{name: value}))
+
+
+def test_numbers_are_read(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, MARAC_SESSION_IDLE_MINUTES="15", MARAC_LOCKOUT_THRESHOLD="3"))
+    assert (settings["MARAC_SESSION_IDLE_MINUTES"], settings["MARAC_LOCKOUT_THRESHOLD"]) == (15, 3)
+
+
+def test_unknown_environment_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MARAC_ENV must be one of development, test, production"):
+        load_settings({"MARAC_ENV": "staging", "MARAC_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_production_warns_about_per_process_rate_limits(tmp_path: Path) -> None:
+    assert "MARAC_WARNINGS" in load_settings(production(tmp_path))
+    settings = load_settings(production(tmp_path, MARAC_RATELIMIT_STORAGE_URI="redis://cache:6379"))
+    assert "MARAC_WARNINGS" not in settings
+
+
+# --- development -----------------------------------------------------------------------------------------------------
+
+
+def test_development_makes_private_secrets_in_the_instance_folder(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    settings = load_settings({"MARAC_ENV": "development", "MARAC_INSTANCE_PATH": str(instance)})
+
+    secret_file, audit_file = instance / "secret.key", instance / "audit.key"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(audit_file.stat().st_mode) == 0o600
+    assert settings["SECRET_KEY"] == secret_file.read_text().strip()
+    assert settings["MARAC_AUDIT_KEY"] == audit_file.read_text().strip()
+    assert len(settings["SECRET_KEY"]) >= 32
+    assert settings["SECRET_KEY"] != settings["MARAC_AUDIT_KEY"]
+    assert settings["MARAC_TLS"] is False
+    assert settings["MARAC_DATABASE_URL"] == f"sqlite:///{instance.resolve() / 'marac.db'}"
+
+
+def test_development_secrets_stay_the_same_across_restarts(tmp_path: Path) -> None:
+    env = {"MARAC_ENV": "development", "MARAC_INSTANCE_PATH": str(tmp_path)}
+    first, second = load_settings(env), load_settings(env)
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert first["MARAC_AUDIT_KEY"] == second["MARAC_AUDIT_KEY"]
+
+
+def test_development_uses_a_secret_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"MARAC_ENV": "development", "MARAC_INSTANCE_PATH": str(tmp_path), "MARAC_SECRET_KEY": "short-dev-key"}
+    )
+    assert settings["SECRET_KEY"] == "short-dev-key"
+    assert not (tmp_path / "secret.key").exists()
