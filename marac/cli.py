@@ -113,18 +113,41 @@ def users_reset(email: str) -> None:
     click.echo(f"reset; temporary password: {secret}")
 
 
+def _parse_anchor(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[tuple[int, str]]:
+    anchors = []
+    for value in values:
+        seq, _, digest = value.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise click.BadParameter(f"{value!r} is not SEQ:HASH as printed by an earlier verify")
+        anchors.append((int(seq), digest))
+    return anchors
+
+
 @audit_group.command("verify")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    callback=_parse_anchor,
+    help="SEQ:HASH printed by an earlier run; fails if that event is gone or changed (truncation).",
+)
 @with_appcontext
-def audit_verify() -> None:
+def audit_verify(anchors: list[tuple[int, str]]) -> None:
     """Check the whole audit chain; exit 1 naming the first bad event."""
-    from marac.audit import verify_chain
+    from marac.audit import chain_head, check_anchor, verify_chain
 
     checked, problem = verify_chain()
     if problem is not None:
         click.echo(str(problem), err=True)
         click.echo(f"{checked} events verified before it", err=True)
         sys.exit(1)
+    for seq, digest in anchors:
+        if (anchor_problem := check_anchor(seq, digest)) is not None:
+            click.echo(str(anchor_problem), err=True)
+            sys.exit(1)
     click.echo(f"audit chain intact: {checked} events")
+    if (head := chain_head()) is not None:
+        click.echo(f"head anchor (keep a copy outside the database): {head[0]}:{head[1]}")
 
 
 @click.command("serve")

@@ -149,3 +149,21 @@ def verify_chain(session: Session | None = None) -> tuple[int, ChainProblem | No
                 return checked, ChainProblem(event.seq, event.id, reason)
             prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return checked, None
+
+
+def chain_head(session: Session | None = None) -> tuple[int, str] | None:
+    """The newest event's seq and hash: record it outside the database as an anchor against truncation."""
+    session = session or db.session
+    row = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (row.seq, row.hash) if row else None
+
+
+def check_anchor(seq: int, expected_hash: str, session: Session | None = None) -> ChainProblem | None:
+    """Compare a previously recorded head with the chain: a missing event means the tail was cut off."""
+    session = session or db.session
+    event = session.scalar(select(AuditEvent).where(AuditEvent.seq == seq))
+    if event is None:
+        return ChainProblem(seq, None, "anchored event is missing: the chain was truncated")
+    if not hmac.compare_digest(event.hash, expected_hash):
+        return ChainProblem(seq, event.id, "hash differs from the recorded anchor")
+    return None

@@ -65,3 +65,31 @@ def test_verify_command_fails_naming_first_bad_event(
     assert f"audit chain broken at event seq {bad_seq} " in result.stderr
     assert f"{verified_before} events verified before it" in result.stderr
     assert "intact" not in result.output
+
+
+def test_anchor_from_an_earlier_run_catches_a_cut_off_tail(committed_app: Flask) -> None:
+    seed_chain(committed_app, 7)
+    first = verify(committed_app)
+    anchor = first.stdout.split("head anchor (keep a copy outside the database): ")[1].strip()
+    assert anchor.startswith("7:")
+    seed_chain(committed_app, 2)
+    assert verify_with(committed_app, "--anchor", anchor).exit_code == 0
+    with committed_app.app_context(), db.get_engine().begin() as conn:
+        disable_append_only(conn)
+        conn.execute(delete(EVENTS).where(EVENTS.c.seq >= 6))
+
+    assert verify(committed_app).exit_code == 0  # a shorter chain still links up on its own ...
+    result = verify_with(committed_app, "--anchor", anchor)  # ... but not against the recorded anchor
+    assert result.exit_code == 1
+    assert "audit chain broken at event seq 7: anchored event is missing: the chain was truncated" in result.stderr
+
+
+def test_malformed_anchor_is_refused_with_usage_error(committed_app: Flask) -> None:
+    result = verify_with(committed_app, "--anchor", "seven:abc")
+    assert result.exit_code == 2
+    assert "is not SEQ:HASH" in result.output
+
+
+def verify_with(app: Flask, *extra: str) -> Any:
+    """Run the command with extra options."""
+    return app.test_cli_runner().invoke(args=["audit", "verify", *extra])
