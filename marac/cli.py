@@ -157,8 +157,16 @@ def audit_verify(anchors: list[tuple[int, str]]) -> None:
 @with_appcontext
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web application with a production WSGI server (waitress); runs no scheduled jobs."""
+    _serve(host=host, port=port, threads=threads)
+
+
+def _serve(host: str, port: int, threads: int) -> None:
+    """Hand the app to waitress, first ending the command's own database session: on SQLite every transaction
+    holds the write lock, so a session left open here would block every request."""
     import waitress
 
+    db.session.commit()
+    db.session.close()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     waitress.serve(app, host=host, port=port, threads=threads, ident="marac")
 
@@ -187,9 +195,7 @@ def demo(port: int, seed_only: bool) -> None:
     if seed_only:
         return
     click.echo(f"\nServing on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
-    import waitress
-
-    waitress.serve(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)  # type: ignore[attr-defined]
+    _serve(host="127.0.0.1", port=port, threads=8)
 
 
 @click.command("demo-code")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from marac import create_app, db
 from marac.access import Role
@@ -278,5 +278,33 @@ def test_demo_refuses_to_run_in_production(empty_database: str, tmp_path: Path) 
         assert "never runs in production" in result.output
         assert not Path(app.config["MARAC_DEMO_ACCOUNTS_FILE"]).exists()
         assert inspect(app.extensions["marac_engine"]).get_table_names() == []
+    finally:
+        app.extensions["marac_engine"].dispose()
+
+
+def test_demo_leaves_no_database_lock_while_it_serves(
+    empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a second `marac demo` kept its seeding session open, so on SQLite every request waited for a lock."""
+    import waitress
+
+    app = app_on(empty_database, tmp_path)
+    written: list[bool] = []
+
+    def serve_and_write(*_args: object, **_kwargs: object) -> None:
+        # What the first request of the served app does: its own transaction, committed promptly.
+        quick = {"connect_args": {"timeout": 2}} if empty_database.startswith("sqlite") else {}
+        probe = create_engine(empty_database, **quick)
+        with probe.begin() as conn:
+            conn.execute(text("UPDATE areas SET is_active = is_active"))
+        probe.dispose()
+        written.append(True)
+
+    monkeypatch.setattr(waitress, "serve", serve_and_write)
+    try:
+        assert run(app, "demo", "--seed-only").exit_code == 0
+        result = run(app, "demo", "--port", "5099")  # the second run, which found data and kept it
+        assert result.exit_code == 0, result.output
+        assert written == [True]
     finally:
         app.extensions["marac_engine"].dispose()

@@ -80,4 +80,14 @@ def index() -> tuple[str, int]:
         errors=error_list(form) if not valid else [],
         unknown_user=unknown_user,
         next_args=next_args,
+        user_labels=_user_labels(rows),
     ), (200 if valid else 400)
+
+
+def _user_labels(rows: list[Any]) -> dict[str, str]:
+    """Emails for the user objects on this page, so the DPO sees who an account event was about."""
+    ids = {event.object_id for event, _actor, _agency in rows if event.object_type == "user" and event.object_id}
+    if not ids:
+        return {}
+    found = db.session.execute(select(User.public_id, User.email).where(User.public_id.in_(ids)))
+    return {str(public_id): str(email) for public_id, email in found.all()}

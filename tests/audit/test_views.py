@@ -222,3 +222,15 @@ def test_signed_out_visitor_is_sent_to_sign_in(client: FlaskClient) -> None:
     response = client.get("/audit/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/sign-in?next=/audit/")
+
+
+def test_account_events_name_the_account_and_system_changes_say_so(client: FlaskClient, clock: FakeClock) -> None:
+    target = make_user(Role.REFERRER)  # created through the service with no actor, as the command line does
+    login_as(client, make_user(Role.DPO), clock)
+
+    page = client.get("/audit/", query_string={"action": "admin.user_created", "object_id": target.user.public_id})
+    rows = event_rows(page.get_data(as_text=True))
+
+    assert len(rows) == 1, page.get_data(as_text=True)[-6000:]
+    assert rows[0]["object"] == f"user {target.email} {target.user.public_id}"
+    assert rows[0]["who"] == "System (command line)"
