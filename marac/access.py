@@ -109,6 +109,26 @@ def can(user: Any, permission: Permission, obj: object | None = None) -> bool:
     return any(permission in ROLE_PERMISSIONS[role] for role in user_roles(user))
 
 
+#: What a user is told when their session has ended without them signing out.
+SESSION_ENDED_MESSAGES = {
+    "idle_timeout": "You were signed out after a period without activity. Sign in again to continue.",
+    "absolute_timeout": "You were signed out because your session reached its time limit. Sign in again to continue.",
+    "access_changed": "Your access was changed by an administrator. Sign in again to continue.",
+}
+
+
+def _explain_ended_session() -> None:
+    """Once per ended session: drop its stale cookie reference and say why the user must sign in again."""
+    from flask import flash, g
+    from flask_login import logout_user
+
+    reason = g.pop("marac_session_ended", None)
+    if reason is None:
+        return
+    logout_user()
+    flash(SESSION_ENDED_MESSAGES.get(reason, "Your session has ended. Sign in again to continue."), "info")
+
+
 def enforce_route_permission() -> Response | None:
     """Before every request: refuse routes without a marker, send strangers to sign in, deny missing permissions."""
     from flask import current_app
@@ -126,6 +146,7 @@ def enforce_route_permission() -> Response | None:
     if permission is Permission.PUBLIC:
         return None
     if not current_user.is_authenticated:
+        _explain_ended_session()
         if request.method == "GET":
             return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
         abort(401)

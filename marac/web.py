@@ -69,9 +69,11 @@ def healthz() -> tuple[Response, int]:
 
 
 def _load_user(token: str) -> Any:
-    from marac.auth.services import load_session_user
+    from marac.auth.services import load_session_user, session_end_reason
 
     user = load_session_user(token, db.utcnow())
+    if user is None:
+        g.marac_session_ended = session_end_reason(token) or "unknown"
     # Session bookkeeping (last seen, a timeout and its audit event, already flushed) is its own unit of work,
     # committed before the view starts.
     db.session.commit()

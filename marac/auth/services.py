@@ -206,6 +206,11 @@ def load_session_user(token: str, now: datetime) -> User | None:
     return user
 
 
+def session_end_reason(token: str) -> str | None:
+    """Why a session ended (idle_timeout, absolute_timeout, access_changed, ...), or None if it never existed."""
+    return db.session.scalar(select(AuthSession.revoked_reason).where(AuthSession.token_hash == hash_token(token)))
+
+
 def end_session(token: str, now: datetime, reason: str = "signed_out") -> None:
     """Revoke one session (sign-out)."""
     row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))

@@ -244,3 +244,28 @@ def test_signing_in_again_after_a_timeout_works(client: FlaskClient, clock: Any)
 
     rows = sessions_of(account.user)
     assert [r.revoked_reason for r in rows] == ["idle_timeout", None]
+
+
+def test_timed_out_user_is_told_why_once(client: FlaskClient, clock: Any) -> None:
+    account = make_user()
+    _signed_in(client, account, clock)
+    clock.advance(minutes=31)
+
+    first = client.get("/", follow_redirects=True).get_data(as_text=True)
+    again = client.get("/", follow_redirects=True).get_data(as_text=True)
+
+    assert "You were signed out after a period without activity" in first
+    assert "Sign in to MARAC" in first
+    assert "period without activity" not in again  # the stale cookie reference was dropped with the first notice
+
+
+def test_user_whose_access_changed_is_told_to_sign_in_again(client: FlaskClient, clock: Any) -> None:
+    account = make_user(Role.REFERRER)
+    _signed_in(client, account, clock)
+    user = fresh(account.user)
+    update_user(None, user, display_name=user.display_name, agency=user.agency, roles=["idva"], areas=[], now=clock())
+    db.session.commit()
+
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+
+    assert "Your access was changed by an administrator" in page
