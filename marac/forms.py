@@ -6,8 +6,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
+from govuk_frontend_wtf.wtforms_widgets import GovTextInput
+from wtforms import StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.org"
+
+
+def email_field(label: str, required: str | None) -> StringField:
+    """An email input with the GOV.UK widget; `required` is the message when empty, None for an optional field."""
+    first = DataRequired(required) if required else Optional()
+    checks = [first, Length(max=254, message=EMAIL_FORMAT), Email(EMAIL_FORMAT, check_deliverability=False)]
+    return StringField(label, widget=GovTextInput(), validators=checks)
 
 
 def error_list(form: FlaskForm, extra: list[tuple[str, str]] | None = None) -> list[dict[str, str]]:

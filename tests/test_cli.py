@@ -308,3 +308,19 @@ def test_demo_leaves_no_database_lock_while_it_serves(
         assert written == [True]
     finally:
         app.extensions["marac_engine"].dispose()
+
+
+def test_healthz_reports_unmigrated_database_as_unavailable(empty_database: str, tmp_path: Path) -> None:
+    app = app_on(empty_database, tmp_path)
+    try:
+        before = app.test_client().get("/healthz")
+        assert run(app, "db", "upgrade").exit_code == 0
+        after = app.test_client().get("/healthz")
+
+        assert (before.status_code, before.json) == (
+            503,
+            {"status": "unavailable", "database": True, "migrations_at_head": False},
+        )
+        assert (after.status_code, after.json) == (200, {"status": "ok", "database": True, "migrations_at_head": True})
+    finally:
+        app.extensions["marac_engine"].dispose()

@@ -20,10 +20,10 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length
 
 from marac.access import ROLE_LABELS
-from marac.forms import EMAIL_FORMAT
+from marac.forms import email_field
 from marac.orgs.models import AGENCY_KIND_LABELS
 
 
@@ -69,15 +69,7 @@ class AgencyForm(FlaskForm):
 class UserForm(FlaskForm):
     """A user account: agency, roles and optional area limits."""
 
-    email = StringField(
-        "Email address",
-        widget=GovTextInput(),
-        validators=[
-            DataRequired("Enter the email address"),
-            Length(max=254, message=EMAIL_FORMAT),
-            Email(EMAIL_FORMAT, check_deliverability=False),
-        ],
-    )
+    email = email_field("Email address", "Enter the email address")
     display_name = StringField(
         "Full name",
         widget=GovTextInput(),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovSubmitInput, GovTextInput
 from wtforms import DateField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import Email, Length, Optional, ValidationError
+from wtforms.validators import Length, Optional, ValidationError
 
-from marac.forms import EMAIL_FORMAT
+from marac.forms import email_field
 
 
 class AuditFilterForm(FlaskForm):
@@ -16,11 +16,7 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # read-only search through the query string
 
-    user = StringField(
-        "User email",
-        widget=GovTextInput(),
-        validators=[Optional(), Length(max=254, message=EMAIL_FORMAT), Email(EMAIL_FORMAT, check_deliverability=False)],
-    )
+    user = email_field("User email", None)
     agency = SelectField("Agency", widget=GovSelect(), choices=[], coerce=str, validators=[Optional()])
     object_type = StringField(
         "Object type",

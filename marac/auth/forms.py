@@ -5,23 +5,15 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovPasswordInput, GovSubmitInput, GovTextInput
 from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
-from marac.forms import EMAIL_FORMAT
+from marac.forms import email_field
 
 
 class SignInForm(FlaskForm):
     """Email and password."""
 
-    email = StringField(
-        "Email address",
-        widget=GovTextInput(),
-        validators=[
-            DataRequired("Enter your email address"),
-            Length(max=254, message=EMAIL_FORMAT),
-            Email(EMAIL_FORMAT, check_deliverability=False),
-        ],
-    )
+    email = email_field("Email address", "Enter your email address")
     password = PasswordField(
         "Password",
         widget=GovPasswordInput(),
