@@ -79,9 +79,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     tls = _bool(env, "MARAC_TLS", default=production)
-    if production and not tls and not _bool(env, "MARAC_ALLOW_INSECURE_HTTP", default=False):
+    if production and not tls:
         raise ConfigError(
-            "MARAC_TLS is off in production: serve over TLS (or set MARAC_ALLOW_INSECURE_HTTP behind a TLS proxy)"
+            "MARAC_TLS is off in production: users must reach the service over https (a TLS proxy is fine)"
         )
     settings: dict[str, Any] = {
         "MARAC_ENV": environment,
@@ -96,11 +96,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MARAC_SESSION_ABSOLUTE_HOURS": _int(env, "MARAC_SESSION_ABSOLUTE_HOURS", 12, minimum=1),
         "MARAC_LOCKOUT_THRESHOLD": _int(env, "MARAC_LOCKOUT_THRESHOLD", 5, minimum=1),
         "MARAC_LOCKOUT_BASE_MINUTES": _int(env, "MARAC_LOCKOUT_BASE_MINUTES", 5, minimum=1),
+        "MARAC_LOCKOUT_MAX_MINUTES": _int(env, "MARAC_LOCKOUT_MAX_MINUTES", 60, minimum=1),
+        "MARAC_PROXY_COUNT": _int(env, "MARAC_PROXY_COUNT", 0, minimum=0),
         "MARAC_ARGON2_TIME_COST": _int(env, "MARAC_ARGON2_TIME_COST", 3, minimum=1),
         "MARAC_ARGON2_MEMORY_KIB": _int(env, "MARAC_ARGON2_MEMORY_KIB", 65536, minimum=8),
         "MARAC_ARGON2_PARALLELISM": _int(env, "MARAC_ARGON2_PARALLELISM", 4, minimum=1),
         "RATELIMIT_STORAGE_URI": env.get("MARAC_RATELIMIT_STORAGE_URI", "memory://"),
-        "MARAC_SIGNIN_RATE_LIMIT": env.get("MARAC_SIGNIN_RATE_LIMIT", "20 per minute;200 per hour"),
+        "MARAC_SIGNIN_RATE_LIMIT": env.get("MARAC_SIGNIN_RATE_LIMIT", "60 per minute;600 per hour"),
         "MARAC_LOG_LEVEL": env.get("MARAC_LOG_LEVEL", "INFO").upper(),
         "MARAC_DEMO_ACCOUNTS_FILE": str(instance / "demo-accounts.json"),
     }

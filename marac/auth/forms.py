@@ -31,7 +31,7 @@ class CodeForm(FlaskForm):
         description="The 6-digit code shown in the app, for example 123456",
         validators=[
             DataRequired("Enter the 6-digit code from your authenticator app"),
-            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code must be 6 digits, like 123456"),
+            Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message="The code must be 6 digits, like 123456"),
         ],
     )
     submit = SubmitField("Continue", widget=GovSubmitInput())

@@ -5,21 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, literal, or_, select, update
 
 from marac import audit, db
 from marac.access import Role
 from marac.auth import passwords
 from marac.auth.models import AuthSession, User, UserRole
+from marac.db import UTCDateTime
 from marac.orgs.models import Agency, Area
 
 TOTP_INTERVAL = 30
 PENDING_MFA_MINUTES = 10
-LOCK_CAP = timedelta(hours=24)
 ISSUER = "MARAC"
 
 
@@ -45,34 +46,90 @@ def find_user_by_email(email: str) -> User | None:
 # --- sign-in -----------------------------------------------------------------------------------------------------
 
 
-def attempt_password(email: str, password: str, now: datetime) -> User | None:
-    """Check email and password; unknown, disabled, locked and wrong all cost the same and return None."""
+@dataclass
+class Attempt:
+    """A sign-in attempt counted before it is checked: `count` is None when the account may not try now."""
+
+    user: User | None
+    count: int | None
+    reason: str | None = None
+
+
+def claim_attempt(user: User, now: datetime) -> int | None:
+    """Count an attempt atomically before checking it; None while the account is locked.
+
+    Reaching the threshold locks the account at once (provisionally), so concurrent attempts are refused while
+    this one is checked: however many arrive together, no more than the threshold are ever checked.
+    """
+    config = current_app.config
+    provisional = now + timedelta(minutes=config["MARAC_LOCKOUT_BASE_MINUTES"])
+    reaches = User.failed_attempts + 1 >= config["MARAC_LOCKOUT_THRESHOLD"]
+    result = db.session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(
+            failed_attempts=User.failed_attempts + 1,
+            locked_until=case((reaches, literal(provisional, UTCDateTime())), else_=User.locked_until),
+        )
+        .returning(User.failed_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    count = result.scalar_one_or_none()
+    db.session.expire(user, ["failed_attempts", "locked_until"])
+    return count
+
+
+def start_password_attempt(email: str, now: datetime) -> Attempt:
+    """First half of a sign-in: find the account and claim an attempt (the caller commits before the slow check)."""
     user = find_user_by_email(email)
-    if user is None or not user.is_active or (user.locked_until is not None and user.locked_until > now):
-        passwords.verify_password(passwords.dummy_hash(), password)
-        reason = "unknown_account" if user is None else ("disabled" if not user.is_active else "locked")
+    if user is None or not user.is_active or not user.agency.is_active:
+        reason = "unknown_account" if user is None else "disabled"
+        return Attempt(user=user, count=None, reason=reason)
+    count = claim_attempt(user, now)
+    return Attempt(user=user, count=count, reason="locked" if count is None else None)
+
+
+def finish_password_attempt(attempt: Attempt, password: str, now: datetime) -> User | None:
+    """Second half: check the password (unknown, disabled, locked and wrong all cost one hash) and record it."""
+    user = attempt.user
+    stored = user.password_hash if user is not None and attempt.count is not None else passwords.dummy_hash()
+    correct = passwords.verify_password(stored, password) and attempt.count is not None
+    if user is None or attempt.count is None:
         audit.record(
             "auth.sign_in",
             actor=user,
             object_type="user",
             object_id=user.public_id if user else None,
             outcome="failure",
-            details={"reason": reason},
+            details={"reason": attempt.reason},
         )
         return None
-    if not passwords.verify_password(user.password_hash, password):
-        register_failure(user, now, "password")
+    if not correct:
+        record_failure(user, attempt.count, now, "password")
         return None
+    release_attempt(user, attempt.count)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     audit.record("auth.password_accepted", actor=user, object_type="user", object_id=user.public_id)
     return user
 
 
-def register_failure(user: User, now: datetime, stage: str) -> None:
-    """Count a failed password or code; lock the account with back-off at the threshold."""
-    db.session.execute(update(User).where(User.id == user.id).values(failed_attempts=User.failed_attempts + 1))
-    db.session.refresh(user, ["failed_attempts"])
+def is_locked(user: User, now: datetime) -> bool:
+    """Whether sign-in is refused for now."""
+    return user.locked_until is not None and user.locked_until > now
+
+
+def release_attempt(user: User, count: int) -> None:
+    """A right answer at an intermediate step: take back its claim and any provisional lock."""
+    values: dict[str, object] = {"failed_attempts": User.failed_attempts - 1}
+    if count >= current_app.config["MARAC_LOCKOUT_THRESHOLD"]:
+        values["locked_until"] = None
+    db.session.execute(update(User).where(User.id == user.id).values(**values))
+    db.session.expire(user, ["failed_attempts", "locked_until"])
+
+
+def record_failure(user: User, count: int, now: datetime, stage: str) -> None:
+    """A wrong password or code (already counted by its claim): audit it, and lock with back-off at the threshold."""
     audit.record(
         "auth.sign_in",
         actor=user,
@@ -81,18 +138,21 @@ def register_failure(user: User, now: datetime, stage: str) -> None:
         outcome="failure",
         details={"reason": f"wrong_{stage}"},
     )
-    threshold = current_app.config["MARAC_LOCKOUT_THRESHOLD"]
-    if user.failed_attempts >= threshold:
-        minutes = current_app.config["MARAC_LOCKOUT_BASE_MINUTES"] * 2 ** (user.failed_attempts - threshold)
-        user.locked_until = now + min(timedelta(minutes=minutes), LOCK_CAP)
-        audit.record(
-            "auth.lockout",
-            actor=user,
-            object_type="user",
-            object_id=user.public_id,
-            outcome="failure",
-            details={"failed_attempts": user.failed_attempts, "minutes": int(minutes)},
-        )
+    config = current_app.config
+    threshold = config["MARAC_LOCKOUT_THRESHOLD"]
+    if count < threshold:
+        return
+    minutes = min(config["MARAC_LOCKOUT_BASE_MINUTES"] * 2 ** (count - threshold), config["MARAC_LOCKOUT_MAX_MINUTES"])
+    user.locked_until = now + timedelta(minutes=minutes)
+    revoke_user_sessions(user, now, "locked")
+    audit.record(
+        "auth.lockout",
+        actor=user,
+        object_type="user",
+        object_id=user.public_id,
+        outcome="failure",
+        details={"failed_attempts": count, "minutes": int(minutes)},
+    )
 
 
 def start_pending_session(user: User, now: datetime) -> str:
@@ -111,6 +171,8 @@ def pending_session(token: str | None, now: datetime) -> AuthSession | None:
         return None
     user = row.user
     if now - row.created_at > timedelta(minutes=PENDING_MFA_MINUTES) or not user.is_active:
+        return None
+    if not user.agency.is_active:
         return None
     if user.locked_until is not None and user.locked_until > now:
         return None
@@ -131,7 +193,7 @@ def provisioning_uri(user: User, secret: str) -> str:
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not code.isascii() or not code.isdigit():
         return None
     totp = pyotp.TOTP(secret, interval=TOTP_INTERVAL)
     current = int(now.timestamp()) // TOTP_INTERVAL
@@ -143,7 +205,7 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 def use_totp_code(user: User, secret: str, code: str, now: datetime) -> bool:
     """Accept a code once: it must match (one step of drift allowed) and be newer than the last one used."""
-    step = _matching_step(secret, code.replace(" ", "").strip(), now)
+    step = _matching_step(secret, "".join(code.split()), now)
     if step is None:
         return False
     claimed = db.session.execute(
@@ -158,10 +220,13 @@ def use_totp_code(user: User, secret: str, code: str, now: datetime) -> bool:
 def complete_mfa(row: AuthSession, code: str, now: datetime) -> str | None:
     """Check the code for a waiting session; on success the session is live and a fresh token is returned."""
     user = row.user
+    count = claim_attempt(user, now)
+    if count is None:
+        return None  # locked meanwhile (by another browser)
     enrolling = user.totp_secret is None
     secret = user.totp_secret or user.totp_pending_secret
     if secret is None or not use_totp_code(user, secret, code, now):
-        register_failure(user, now, "code")
+        record_failure(user, count, now, "code")
         return None
     if enrolling:
         user.totp_secret, user.totp_pending_secret, user.mfa_enrolled_at = secret, None, now
@@ -183,7 +248,7 @@ def load_session_user(token: str, now: datetime) -> User | None:
         return None
     config = current_app.config
     reason = None
-    if not row.user.is_active:
+    if not row.user.is_active or not row.user.agency.is_active:
         reason = "account_disabled"
     elif now - row.last_seen_at > timedelta(minutes=config["MARAC_SESSION_IDLE_MINUTES"]):
         reason = "idle_timeout"
@@ -232,18 +297,44 @@ def revoke_user_sessions(user: User, now: datetime, reason: str) -> int:
 # --- passwords -----------------------------------------------------------------------------------------------------
 
 
-def change_own_password(user: User, current: str, new: str, now: datetime) -> list[str]:
-    """Change a user's own password; returns problems to show (empty on success)."""
+def change_own_password(user: User, count: int, token: str, current: str, new: str, now: datetime) -> list[str]:
+    """Change one's own password after `claim_attempt`; returns problems to show (empty on success).
+
+    A wrong current password counts towards the lockout like a sign-in; a change ends every other session.
+    """
     if not passwords.verify_password(user.password_hash, current):
+        record_failure(user, count, now, "current_password")
         return ["Your current password is wrong"]
+    release_attempt(user, count)
     problems = passwords.password_problems(new, user.email)
     if not problems and passwords.verify_password(user.password_hash, new):
         problems.append("Choose a password different from your current one")
     if problems:
         return problems
     user.password_hash, user.must_change_password, user.password_changed_at = passwords.hash_password(new), False, now
-    audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.public_id)
+    ended = db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .where(AuthSession.token_hash != hash_token(token))
+        .values(revoked_at=now, revoked_reason="password_changed")
+    )
+    audit.record(
+        "auth.password_changed",
+        actor=user,
+        object_type="user",
+        object_id=user.public_id,
+        details={"other_sessions_ended": int(getattr(ended, "rowcount", 0) or 0)},
+    )
     return []
+
+
+def rotate_session_token(token: str) -> str:
+    """Give the current session a new token (after a privilege-relevant change such as a new password)."""
+    new = secrets.token_urlsafe(32)
+    db.session.execute(
+        update(AuthSession).where(AuthSession.token_hash == hash_token(token)).values(token_hash=hash_token(new))
+    )
+    return new
 
 
 def temporary_password() -> str:

@@ -17,8 +17,13 @@ from marac.forms import add_error, error_list, safe_next
 
 bp = Blueprint("auth", __name__)
 
-#: One answer for unknown accounts, wrong passwords, disabled and locked accounts: no enumeration.
-SIGN_IN_FAILED = "Enter a correct email address and password. After 5 wrong attempts you will need to wait."
+
+def _sign_in_failed() -> str:
+    """One answer for unknown accounts, wrong passwords, disabled and locked accounts: no enumeration."""
+    threshold = current_app.config["MARAC_LOCKOUT_THRESHOLD"]
+    return f"Enter a correct email address and password. After {threshold} wrong attempts you will need to wait."
+
+
 CODE_FAILED = "The code is not right: enter the current 6-digit code from your authenticator app"
 PENDING_KEY = "pending_mfa"
 
@@ -40,7 +45,9 @@ def sign_in() -> Page:
     form = SignInForm()
     if form.validate_on_submit():
         now = db.utcnow()
-        user = services.attempt_password(form.email.data or "", form.password.data or "", now)
+        attempt = services.start_password_attempt(form.email.data or "", now)
+        db.session.commit()  # the attempt is counted before the slow hash, so concurrent guesses see it
+        user = services.finish_password_attempt(attempt, form.password.data or "", now)
         if user is not None:
             token = services.start_pending_session(user, now)
             db.session.commit()
@@ -51,7 +58,7 @@ def sign_in() -> Page:
                 session["next"] = next_url
             return redirect(url_for("auth.code"))
         db.session.commit()  # the failure count and its audit event
-        add_error(form.email, SIGN_IN_FAILED)
+        add_error(form.email, _sign_in_failed())
     status = 400 if request.method == "POST" else 200
     return render_template("auth/sign_in.html", form=form, errors=error_list(form)), status
 
@@ -112,18 +119,29 @@ def sign_out() -> Response:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @require(Permission.SIGNED_IN)
+@limiter.limit(_sign_in_limit, methods=["POST"])
 def change_password() -> Page:
     """Change one's own password (required after an administrator issued a temporary one)."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        now, token = db.utcnow(), current_user.auth_token
+        count = services.claim_attempt(current_user, now)
+        db.session.commit()  # counted before the slow hash, like a sign-in
+        if count is None:
+            return _signed_out("Your account is locked after too many wrong passwords. Try again later.")
         problems = services.change_own_password(
-            current_user, form.current_password.data or "", form.new_password.data or "", db.utcnow()
+            current_user, count, token, form.current_password.data or "", form.new_password.data or "", now
         )
         if not problems:
+            user = current_user._get_current_object()
+            user.auth_token = services.rotate_session_token(token)
             db.session.commit()
-            flash("Your password has been changed.", "success")
+            login_user(user)
+            flash("Your password has been changed. You have been signed out everywhere else.", "success")
             return redirect(url_for("home.index"))
-        db.session.rollback()
+        db.session.commit()  # the failure count, any lockout and their audit events
+        if services.is_locked(current_user, now):
+            return _signed_out("Your account is locked after too many wrong passwords. Try again later.")
         field = form.current_password if problems[0].startswith("Your current") else form.new_password
         for problem in problems:
             add_error(field, problem)
@@ -131,3 +149,10 @@ def change_password() -> Page:
     return render_template(
         "auth/change_password.html", form=form, errors=error_list(form), forced=current_user.must_change_password
     ), status
+
+
+def _signed_out(message: str) -> Response:
+    logout_user()
+    session.clear()
+    flash(message, "info")
+    return redirect(url_for("auth.sign_in"))

@@ -83,3 +83,7 @@ def normalised(body: str) -> str:
 def text_of(response: Any) -> str:
     """A response body as text."""
     return str(response.get_data(as_text=True))
+
+
+#: What every failed sign-in says, with the default threshold of 5.
+SIGN_IN_FAILED = "Enter a correct email address and password. After 5 wrong attempts you will need to wait."

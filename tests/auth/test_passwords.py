@@ -11,8 +11,7 @@ from flask.testing import FlaskClient
 from marac import db
 from marac.access import Role
 from marac.auth import passwords
-from marac.auth.views import SIGN_IN_FAILED
-from tests.auth.helpers import audit_events, fresh, sessions_of, submit_password, text_of
+from tests.auth.helpers import SIGN_IN_FAILED, audit_events, fresh, sessions_of, submit_password, text_of
 from tests.factories import PASSWORD, login_as, make_user, post_form
 
 NEW_PASSWORD = "lantern orchard pebble violet"

@@ -13,9 +13,10 @@ from marac import db
 from marac.access import Role
 from marac.auth.models import AuthSession
 from marac.auth.services import set_user_active
-from marac.auth.views import CODE_FAILED, SIGN_IN_FAILED
+from marac.auth.views import CODE_FAILED
 from marac.forms import EMAIL_FORMAT
 from tests.auth.helpers import (
+    SIGN_IN_FAILED,
     WRONG_PASSWORD,
     audit_events,
     count_rows,
