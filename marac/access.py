@@ -67,6 +67,28 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.ADMIN_MANAGE}),
 }
 
+#: Roles that oversee the platform: granted, removed and reset only on the server (`marac users ...`), never
+#: through the web, so a web administrator cannot make themselves a DPO or take over one's account.
+PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.DPO})
+
+
+def role_combination_problem(roles: set[str]) -> str | None:
+    """Why a set of roles may not be held together (separation of duties), or None."""
+    if Role.ADMIN.value in roles and len(roles) > 1:
+        return "A platform administrator cannot hold any other role: administrators never see case content"
+    return None
+
+
+def web_account_change_problem(actor: Any, target: Any, old_roles: set[str], new_roles: set[str]) -> str | None:
+    """Why an administrator may not make this account change through the web, or None."""
+    privileged = {r.value for r in PRIVILEGED_ROLES}
+    if actor is not None and actor.id == getattr(target, "id", None) and old_roles != new_roles:
+        return "You cannot change your own roles: ask another administrator"
+    if old_roles & privileged != new_roles & privileged:
+        return "Administrator and DPO roles are granted on the server with the marac command, not here"
+    return None
+
+
 #: Endpoints a user who must change their password may still reach.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.sign_out"})
 

@@ -244,6 +244,11 @@ def reset(public_id: str) -> Page:
     account = _load(User, public_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    secret = accounts.reset_user(current_user, account, db.utcnow())
+    try:
+        secret = accounts.reset_user(current_user, account, db.utcnow())
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.user", public_id=public_id))
     db.session.commit()
     return render_template("admin/temporary_password.html", user=account, secret=secret, created=False)

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import case, func, literal, or_, select, update
 
 from marac import audit, db
-from marac.access import Role
+from marac.access import PRIVILEGED_ROLES, Role, role_combination_problem, web_account_change_problem
 from marac.auth import passwords
 from marac.auth.models import AuthSession, User, UserRole
 from marac.db import UTCDateTime
@@ -352,7 +352,15 @@ def _check_roles(roles: list[str]) -> list[str]:
         raise AccountError(f"Unknown role: {', '.join(unknown)}")
     if not roles:
         raise AccountError("Select at least one role")
+    if problem := role_combination_problem(set(roles)):
+        raise AccountError(problem)
     return sorted(set(roles))
+
+
+def _check_web_change(actor: User | None, user: User | None, old_roles: list[str], new_roles: list[str]) -> None:
+    """Changes made through the web (an actor) must respect the privileged-role rules in marac.access."""
+    if actor is not None and (problem := web_account_change_problem(actor, user, set(old_roles), set(new_roles))):
+        raise AccountError(problem)
 
 
 def create_user(
@@ -382,7 +390,9 @@ def create_user(
         must_change_password=password is None,
         password_changed_at=now,
     )
-    user.roles = [UserRole(role=r) for r in _check_roles(roles)]
+    checked = _check_roles(roles)
+    _check_web_change(actor, None, [], checked)
+    user.roles = [UserRole(role=r) for r in checked]
     user.areas = list(areas)
     db.session.add(user)
     db.session.flush()
@@ -408,6 +418,13 @@ def update_user(
 ) -> None:
     """Change an account's name, agency, roles or areas; a change of access ends the user's sessions."""
     new_roles = _check_roles(roles)
+    _check_web_change(actor, user, user.role_names, new_roles)
+    if (
+        actor is not None
+        and actor.id == user.id
+        and (agency.id != user.agency_id or {a.id for a in areas} != {a.id for a in user.areas})
+    ):
+        raise AccountError("You cannot change your own agency or areas: ask another administrator")
     access_changed = (
         new_roles != user.role_names
         or agency.id != user.agency_id
@@ -447,6 +464,9 @@ def set_user_active(actor: User | None, user: User, active: bool, now: datetime)
 
 def reset_user(actor: User | None, user: User, now: datetime) -> str:
     """Issue a temporary password, clear MFA and lockout, end sessions; returns the temporary password."""
+    privileged = {r.value for r in PRIVILEGED_ROLES} & set(user.role_names)
+    if actor is not None and privileged:
+        raise AccountError("Administrator and DPO accounts are reset on the server with marac users reset, not here")
     secret = temporary_password()
     user.password_hash, user.must_change_password, user.password_changed_at = passwords.hash_password(secret), True, now
     user.totp_secret = user.totp_pending_secret = user.totp_last_step = user.mfa_enrolled_at = None

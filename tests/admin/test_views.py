@@ -505,3 +505,75 @@ def test_other_roles_are_refused_and_change_nothing(client: FlaskClient, clock: 
         select(AuditEvent.object_id).where(AuditEvent.actor_user_id == account.user.id, AuditEvent.outcome == "denied")
     ).all()
     assert denied == ["admin.area", "admin.disable_user"]
+
+
+# --- separation of duties --------------------------------------------------------------------------------------
+
+
+def test_web_admin_cannot_grant_the_dpo_role(client: FlaskClient, admin: Account) -> None:
+    target = make_user(Role.REFERRER)
+    agency = target.user.agency
+
+    response = post_form(client, f"/admin/users/{target.user.public_id}", user_form(agency, ["referrer", "dpo"]))
+
+    assert response.status_code == 400
+    assert "granted on the server with the marac command" in text_of(response)
+    assert fresh(User, target.user.public_id).role_names == ["referrer"]
+
+
+def test_web_admin_cannot_create_another_administrator(client: FlaskClient, admin: Account) -> None:
+    before = count(User)
+    data = {"email": "second.admin@example.org", **user_form(admin.user.agency, ["admin"])}
+
+    response = post_form(client, "/admin/users/new", data)
+
+    assert response.status_code == 400
+    assert "granted on the server" in text_of(response)
+    assert count(User) == before
+
+
+def test_admin_cannot_add_roles_to_their_own_account(client: FlaskClient, admin: Account) -> None:
+    response = post_form(
+        client, f"/admin/users/{admin.user.public_id}", user_form(admin.user.agency, ["admin", "idva"])
+    )
+
+    assert response.status_code == 400
+    assert "cannot hold any other role" in text_of(response)
+    assert fresh(User, admin.user.public_id).role_names == ["admin"]
+
+
+def test_administrator_role_cannot_be_combined_with_case_roles(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    agency = make_agency()
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "x@example.org",
+            "--name",
+            "X",
+            "--agency",
+            agency.name,
+            "--role",
+            "admin",
+            "--role",
+            "coordinator",
+        ]
+    )
+    assert result.exit_code == 1
+    assert "cannot hold any other role" in result.output
+
+
+def test_web_admin_cannot_reset_a_dpo_account(client: FlaskClient, admin: Account) -> None:
+    dpo = make_user(Role.DPO)
+    old_hash = dpo.user.password_hash
+
+    response = post_form(
+        client, f"/admin/users/{dpo.user.public_id}/reset", {}, form_path=f"/admin/users/{dpo.user.public_id}"
+    )
+
+    assert response.status_code == 302
+    assert "reset on the server with marac users reset" in text_of(client.get(response.headers["Location"]))
+    kept = fresh(User, dpo.user.public_id)
+    assert (kept.password_hash, kept.totp_secret) == (old_hash, dpo.totp_secret)
