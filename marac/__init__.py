@@ -32,6 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["MARAC_PROXY_COUNT"]), x_proto=1)  # type: ignore[method-assign]
     db.init_app(app, bind=app.config.get("MARAC_DB_BIND"))
     _init_extensions(app)
+    from marac.web import PublicIdConverter
+
+    app.url_map.converters["pid"] = PublicIdConverter
     _register_blueprints(app)
     from marac import web
 

@@ -166,11 +166,13 @@ def enforce_route_permission() -> Response | None:
         audit.record_denial("route.denied", object_type="route", object_id=endpoint, reason="no_permission_marker")
         abort(403)
     if permission is Permission.PUBLIC:
+        if not endpoint.startswith("web."):
+            _ = current_user.is_authenticated  # load (and commit) the session now, never halfway through a view
         return None
     if not current_user.is_authenticated:
         _explain_ended_session()
         if request.method == "GET":
-            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+            return redirect(url_for("auth.sign_in", next=request.path))  # the path only: queries may hold search terms
         abort(401)
     if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
         return redirect(url_for("auth.change_password"))

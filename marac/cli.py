@@ -136,17 +136,20 @@ def audit_verify(anchors: list[tuple[int, str]]) -> None:
     """Check the whole audit chain; exit 1 naming the first bad event."""
     from marac.audit import chain_head, check_anchor, verify_chain
 
-    checked, problem = verify_chain()
-    if problem is not None:
-        click.echo(str(problem), err=True)
-        click.echo(f"{checked} events verified before it", err=True)
+    session = db.read_only_session()  # a long walk must not hold SQLite's write lock against the web servers
+    try:
+        checked, problem = verify_chain(session)
+        problems = [problem] if problem else [check_anchor(seq, digest, session) for seq, digest in anchors]
+        head = chain_head(session)
+    finally:
+        session.close()
+    if first := next((p for p in problems if p is not None), None):
+        click.echo(str(first), err=True)
+        if problem is not None:
+            click.echo(f"{checked} events verified before it", err=True)
         sys.exit(1)
-    for seq, digest in anchors:
-        if (anchor_problem := check_anchor(seq, digest)) is not None:
-            click.echo(str(anchor_problem), err=True)
-            sys.exit(1)
     click.echo(f"audit chain intact: {checked} events")
-    if (head := chain_head()) is not None:
+    if head is not None:
         click.echo(f"head anchor (keep a copy outside the database): {head[0]}:{head[1]}")
 
 

@@ -16,6 +16,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 from werkzeug.local import LocalProxy
 
+#: Execution option marking a connection whose transaction only reads (see _configure_sqlite).
+READ_ONLY = "marac_read_only"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -87,7 +90,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Requests audit what they read, so nearly every unit of work writes: take the write lock up front, which
+        # avoids a deferred reader failing to upgrade. Long read-only walks (audit verify, health) opt out.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _private_sqlite_file(url: str) -> None:
@@ -102,13 +108,22 @@ def _private_sqlite_file(url: str) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine with the pragmas and pool settings each backend needs."""
+    """Create an engine with the pragmas and pool settings each backend needs; SQL parameters never reach logs."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def read_only_session() -> Session:
+    """A separate session for a long read that writes nothing: on SQLite it does not hold the write lock."""
+    factory = current_app.extensions["marac_sessionmaker"]
+    session = cast(Session, factory())
+    session.connection(execution_options={READ_ONLY: True})
+    return session
 
 
 def init_app(app: Flask, bind: Engine | Connection | None = None) -> None:

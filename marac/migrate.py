@@ -7,6 +7,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from marac import PROJECT_ROOT, db
 
@@ -36,6 +37,6 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def current_revision() -> str | None:
+def current_revision(session: Session | None = None) -> str | None:
     """The revision the database is at (None when never migrated)."""
-    return MigrationContext.configure(db.session.connection()).get_current_revision()
+    return MigrationContext.configure((session or db.session).connection()).get_current_revision()

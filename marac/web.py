@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import secrets
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request, send_from_directory
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, render_template, request, send_from_directory
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from marac import access, db
@@ -25,20 +27,34 @@ GOVUK_DIST = ASSET_ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 bp = Blueprint("web", __name__)
 
 
-@bp.route("/assets/<path:filename>")
-@public
-def govuk_assets(filename: str) -> Response:
-    """GOV.UK Frontend images (the precompiled styles look for them under /assets/)."""
-    if filename.startswith("fonts/"):
-        return current_app.response_class(status=404)  # GDS Transport is for GOV.UK domains only
-    return send_from_directory(GOVUK_DIST / "assets", filename, max_age=86400)
+class PublicIdConverter(BaseConverter):
+    """`<pid:...>`: a public identifier (UUID) in a URL; anything else is simply not found."""
+
+    regex = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-@bp.route("/static/govuk/<path:filename>")
+def refuse_nul_bytes() -> None:
+    """NUL cannot be stored by PostgreSQL (SQLite would keep it): refuse it anywhere in a request with a 400."""
+    values = [*request.args.values(), *request.view_args.values()] if request.view_args else [*request.args.values()]
+    if request.method == "POST" and request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        values.extend(request.form.values())
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        abort(400)
+
+
+@bp.route("/assets/images/<path:filename>")
 @public
-def govuk_static(filename: str) -> Response:
-    """GOV.UK Frontend JavaScript."""
-    return send_from_directory(GOVUK_DIST, filename, max_age=86400)
+def govuk_images(filename: str) -> Response:
+    """GOV.UK Frontend images (the precompiled styles look for them under /assets/). Fonts are not served at all:
+    GDS Transport is for GOV.UK domains only."""
+    return send_from_directory(GOVUK_DIST / "assets" / "images", filename, max_age=86400)
+
+
+@bp.route("/static/govuk/govuk-frontend.min.js")
+@public
+def govuk_script() -> Response:
+    """GOV.UK Frontend JavaScript (the one file pages load)."""
+    return send_from_directory(GOVUK_DIST, "govuk-frontend.min.js", max_age=86400)
 
 
 @bp.route("/static/<path:filename>")
@@ -55,14 +71,15 @@ def healthz() -> tuple[Response, int]:
     from marac.migrate import current_revision, head_revision
 
     database_ok, at_head = False, False
+    session = db.read_only_session()  # a load balancer polls this: never take SQLite's write lock
     try:
-        db.session.execute(text("SELECT 1"))
+        session.execute(text("SELECT 1"))
         database_ok = True
-        at_head = current_revision() == head_revision()
+        at_head = current_revision(session) == head_revision()
     except Exception:
         current_app.logger.warning("health check: database unavailable")
     finally:
-        db.session.rollback()
+        session.close()
     healthy = database_ok and at_head
     body = {"status": "ok" if healthy else "unavailable", "database": database_ok, "migrations_at_head": at_head}
     return jsonify(body), 200 if healthy else 503
@@ -100,7 +117,7 @@ def _security_headers(response: Response) -> Response:
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-    if request.endpoint not in {"web.govuk_assets", "web.govuk_static", "web.static"}:
+    if request.endpoint not in {"web.govuk_images", "web.govuk_script", "web.static"}:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     if current_app.config["MARAC_TLS"] or request.is_secure:
@@ -124,7 +141,9 @@ def _unexpected(error: Exception) -> tuple[str, int]:
     if isinstance(error, HTTPException):
         return _render_error(error)
     db.session.rollback()
-    current_app.logger.exception("unhandled error on %s", request.endpoint)
+    # Frames only, never the message: database errors quote the values that caused them (names, addresses).
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    current_app.logger.error("unhandled %s on %s\n%s", type(error).__name__, request.endpoint, frames)
     return render_template("errors/500.html", code=500), 500
 
 
@@ -154,6 +173,7 @@ def init_app(app: Flask) -> None:
 
     login_manager.user_loader(_load_user)
     app.register_blueprint(bp)
+    app.before_request(refuse_nul_bytes)
     app.before_request(access.enforce_route_permission)
     app.after_request(_security_headers)
     app.context_processor(_template_globals)

@@ -22,8 +22,8 @@ COLUMNS = [r.value for r in Role] + [ANONYMOUS]
 
 #: GET routes the matrix does not cover, and why.
 NOT_IN_MATRIX = {
-    "web.govuk_assets": "public GOV.UK Frontend images read from disk; no personal data, no sign-in",
-    "web.govuk_static": "public GOV.UK Frontend JavaScript read from disk; no personal data, no sign-in",
+    "web.govuk_images": "public GOV.UK Frontend images read from disk; no personal data, no sign-in",
+    "web.govuk_script": "public GOV.UK Frontend JavaScript read from disk; no personal data, no sign-in",
     "web.static": "the platform's public compiled CSS/JS read from disk; no personal data, no sign-in",
 }
 #: Routes with a path parameter that the matrix checks with a sample object made in the test.
@@ -118,7 +118,7 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
 
     seen = {}
     for row in read_matrix():
-        endpoint, path = row["endpoint"], row["path"].replace("<public_id>", ids.get(row["endpoint"], ""))
+        endpoint, path = row["endpoint"], row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], ""))
         before = len(denied_events(user_id, endpoint))
         response = client.get(path)
         seen[path] = response.status_code
@@ -129,6 +129,6 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
             assert response.headers["Location"].startswith("/sign-in?next="), path
 
     expected = {
-        row["path"].replace("<public_id>", ids.get(row["endpoint"], "")): int(row[column]) for row in read_matrix()
+        row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], "")): int(row[column]) for row in read_matrix()
     }
     assert seen == expected

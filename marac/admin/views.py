@@ -59,7 +59,7 @@ def areas() -> str:
 
 
 @bp.route("/areas/new", methods=["GET", "POST"])
-@bp.route("/areas/<public_id>", methods=["GET", "POST"])
+@bp.route("/areas/<pid:public_id>", methods=["GET", "POST"])
 @require(Permission.ADMIN_MANAGE)
 def area(public_id: str | None = None) -> Page:
     """Create or change an area."""
@@ -89,7 +89,7 @@ def agencies() -> str:
 
 
 @bp.route("/agencies/new", methods=["GET", "POST"])
-@bp.route("/agencies/<public_id>", methods=["GET", "POST"])
+@bp.route("/agencies/<pid:public_id>", methods=["GET", "POST"])
 @require(Permission.ADMIN_MANAGE)
 def agency(public_id: str | None = None) -> Page:
     """Create or change an agency and the areas it serves."""
@@ -174,7 +174,7 @@ def new_user() -> Page:
     return render_template("admin/user_form.html", form=form, user=None, errors=error_list(form)), _status()
 
 
-@bp.route("/users/<public_id>", methods=["GET", "POST"])
+@bp.route("/users/<pid:public_id>", methods=["GET", "POST"])
 @require(Permission.ADMIN_MANAGE)
 def user(public_id: str) -> Page:
     """Change an account's name, agency, roles and area limits."""
@@ -223,21 +223,21 @@ def _set_active(public_id: str, active: bool) -> Response:
     return redirect(url_for("admin.user", public_id=public_id))
 
 
-@bp.route("/users/<public_id>/disable", methods=["POST"])
+@bp.route("/users/<pid:public_id>/disable", methods=["POST"])
 @require(Permission.ADMIN_MANAGE)
 def disable_user(public_id: str) -> Response:
     """Disable an account; every session it has ends at its next request."""
     return _set_active(public_id, active=False)
 
 
-@bp.route("/users/<public_id>/enable", methods=["POST"])
+@bp.route("/users/<pid:public_id>/enable", methods=["POST"])
 @require(Permission.ADMIN_MANAGE)
 def enable_user(public_id: str) -> Response:
     """Enable a disabled account again."""
     return _set_active(public_id, active=True)
 
 
-@bp.route("/users/<public_id>/reset", methods=["POST"])
+@bp.route("/users/<pid:public_id>/reset", methods=["POST"])
 @require(Permission.ADMIN_MANAGE)
 def reset(public_id: str) -> Page:
     """Issue a temporary password and clear MFA, so the user enrols again."""

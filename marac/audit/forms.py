@@ -10,6 +10,12 @@ from wtforms.validators import Length, Optional, ValidationError
 from marac.forms import email_field
 
 
+def plausible_date(_form: FlaskForm, field: DateField) -> None:
+    """Dates outside 1900-2999 are typing mistakes (and would overflow date arithmetic)."""
+    if field.data and not 1900 <= field.data.year <= 2999:
+        raise ValidationError("Enter a date between 1900 and 2999, like 2026-11-01")
+
+
 class AuditFilterForm(FlaskForm):
     """Filter events by user, agency, object, action, outcome and date (a GET form)."""
 
@@ -50,14 +56,14 @@ class AuditFilterForm(FlaskForm):
         "From date",
         widget=GovTextInput(),
         format="%Y-%m-%d",
-        validators=[Optional()],
+        validators=[Optional(), plausible_date],
         description="For example 2026-11-01",
     )
     date_to = DateField(
         "To date",
         widget=GovTextInput(),
         format="%Y-%m-%d",
-        validators=[Optional()],
+        validators=[Optional(), plausible_date],
         description="For example 2026-11-30",
     )
     submit = SubmitField("Filter", widget=GovSubmitInput())

@@ -79,6 +79,8 @@ def record(
         raise ValueError(f"unknown audit outcome {outcome!r}")
     session = session or db.session
     actor = actor if actor is not None else _actor_from_request()
+    if details is not None:
+        details = json.loads(json.dumps(details))  # hash exactly what the JSON column will give back
     _lock_chain(session)
     last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     event = AuditEvent(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -60,6 +60,8 @@ def index() -> tuple[str, int]:
     form.agency.choices = [("", "Any agency")] + [(a.public_id, a.name) for a in list_agencies()]
     rows: list[tuple[AuditEvent, User | None, Agency | None]] = []
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < 2**62:
+        abort(400)
     unknown_user, valid = False, form.validate()
     if valid:
         query, unknown_user = _filtered(form)
