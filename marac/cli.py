@@ -160,6 +160,8 @@ def audit_verify(anchors: list[tuple[int, str]]) -> None:
 @with_appcontext
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web application with a production WSGI server (waitress); runs no scheduled jobs."""
+    if current_app.config["MARAC_ENV"] != "production":
+        click.echo("warning: MARAC_ENV is not production: keys come from instance/ and TLS is not required", err=True)
     _serve(host=host, port=port, threads=threads)
 
 

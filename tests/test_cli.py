@@ -324,3 +324,24 @@ def test_healthz_reports_unmigrated_database_as_unavailable(empty_database: str,
         assert (after.status_code, after.json) == (200, {"status": "ok", "database": True, "migrations_at_head": True})
     finally:
         app.extensions["marac_engine"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "message"),
+    [
+        ("not-an-email", "Sam Jones", "Enter an email address in the correct format"),
+        ("sam@example.org", "x" * 121, "Enter a name of 1 to 120 characters"),
+        ("sam@example.org", "   ", "Enter a name of 1 to 120 characters"),
+    ],
+    ids=["bad-email", "long-name", "blank-name"],
+)
+def test_users_create_checks_email_and_name(cli_app: Flask, email: str, name: str, message: str) -> None:
+    with cli_app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(User))
+    result = run(
+        cli_app, "users", "create", "--email", email, "--name", name, "--agency", "CLI Police", "--role", "idva"
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+    with cli_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == before

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import case, func, literal, or_, select, update
 
@@ -20,6 +21,8 @@ from marac.db import UTCDateTime
 from marac.orgs.models import Agency, Area
 
 TOTP_INTERVAL = 30
+MAX_NAME = 120
+MAX_EMAIL = 254
 PENDING_MFA_MINUTES = 10
 ISSUER = "MARAC"
 
@@ -363,6 +366,18 @@ def _check_web_change(actor: User | None, user: User | None, old_roles: list[str
         raise AccountError(problem)
 
 
+def _checked_identity(email: str, display_name: str) -> tuple[str, str]:
+    """The normalised email and name, or AccountError (the command line reaches here without a form)."""
+    try:
+        email = validate_email(normalise_email(email), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AccountError("Enter an email address in the correct format, like name@example.org") from exc
+    display_name = " ".join(display_name.split())
+    if not display_name or len(display_name) > MAX_NAME or len(email) > MAX_EMAIL:
+        raise AccountError(f"Enter a name of 1 to {MAX_NAME} characters and an email of up to {MAX_EMAIL}")
+    return email, display_name
+
+
 def create_user(
     actor: User | None,
     *,
@@ -375,7 +390,7 @@ def create_user(
     password: str | None = None,
 ) -> tuple[User, str]:
     """Create an account with a temporary password (returned once) to change at first sign-in."""
-    email = normalise_email(email)
+    email, display_name = _checked_identity(email, display_name)
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise AccountError("An account with this email address already exists")
     if password is not None and (problems := passwords.password_problems(password, email)):
@@ -383,7 +398,7 @@ def create_user(
     secret = password or temporary_password()
     user = User(
         email=email,
-        display_name=display_name.strip(),
+        display_name=display_name,
         agency=agency,
         created_at=now,
         password_hash=passwords.hash_password(secret),
