@@ -70,7 +70,8 @@ def users_create(
     email: str, display_name: str, agency_name: str, roles: tuple[str, ...], area_names: tuple[str, ...]
 ) -> None:
     """Create an account and print its temporary password (changed at first sign-in)."""
-    from marac.auth.services import AccountError, create_user
+    from marac.auth.accounts import create_user
+    from marac.auth.services import AccountError
     from marac.orgs.models import Agency, Area
 
     agency = db.session.scalar(select(Agency).where(Agency.name == agency_name))
@@ -94,7 +95,7 @@ def users_create(
 @with_appcontext
 def users_disable(email: str) -> None:
     """Disable an account and end its sessions."""
-    from marac.auth.services import set_user_active
+    from marac.auth.accounts import set_user_active
 
     set_user_active(None, _user_or_exit(email), False, db.utcnow())
     db.session.commit()
@@ -106,7 +107,7 @@ def users_disable(email: str) -> None:
 @with_appcontext
 def users_reset(email: str) -> None:
     """Issue a temporary password, clear the authenticator and lockout, end sessions."""
-    from marac.auth.services import reset_user
+    from marac.auth.accounts import reset_user
 
     secret = reset_user(None, _user_or_exit(email), db.utcnow())
     db.session.commit()

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from marac import db
 from marac.access import Role
 from marac.auth import passwords
+from marac.auth.accounts import create_user
 from marac.auth.models import User
-from marac.auth.services import create_user
 from marac.orgs.models import Agency, AgencyKind
 from marac.orgs.services import save_agency, save_area
 

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from marac import db
 from marac.access import Role
+from marac.auth.accounts import create_user
 from marac.auth.models import User
-from marac.auth.services import create_user
 from marac.orgs.models import Agency, AgencyKind, Area
 from marac.orgs.services import save_agency, save_area
 

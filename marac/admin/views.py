@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from marac import db
 from marac.access import ROLE_LABELS, Permission, Role, require
 from marac.admin.forms import AgencyForm, AreaForm, ConfirmForm, UserEditForm, UserForm
-from marac.auth import services as accounts
+from marac.auth import accounts
 from marac.auth.models import User
 from marac.forms import add_error, error_list
 from marac.orgs import services as orgs
@@ -44,7 +44,7 @@ def index() -> str:
         "admin/index.html",
         areas=orgs.list_areas(),
         agencies=orgs.list_agencies(),
-        user_count=db.session.query(User).count(),
+        user_count=accounts.count_users(),
     )
 
 
@@ -128,12 +128,9 @@ def agency(public_id: str | None = None) -> Page:
 def users() -> str:
     """Accounts, optionally for one agency."""
     agency_id = request.args.get("agency")
-    query = select(User).join(User.agency).order_by(Agency.name, User.display_name)
-    if agency_id:
-        query = query.where(Agency.public_id == agency_id)
     return render_template(
         "admin/users.html",
-        users=list(db.session.scalars(query)),
+        users=accounts.list_users(agency_public_id=agency_id),
         agencies=orgs.list_agencies(),
         selected_agency=agency_id,
         role_labels={r.value: ROLE_LABELS[r] for r in Role},

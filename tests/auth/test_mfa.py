@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from marac import db
+from marac.auth.accounts import reset_user
 from marac.auth.models import AuthSession
-from marac.auth.services import reset_user
 from marac.auth.views import CODE_FAILED
 from tests.auth.helpers import (
     audit_events,

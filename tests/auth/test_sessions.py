@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 
 from marac import db
 from marac.access import Role
+from marac.auth.accounts import set_user_active, update_user
 from marac.auth.models import User
-from marac.auth.services import set_user_active, update_user
 from tests.auth.helpers import audit_events, fresh, sessions_of, text_of
 from tests.factories import Account, csrf_token, login_as, make_agency, make_user, post_form
 

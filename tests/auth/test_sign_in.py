@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from marac import db
 from marac.access import Role
+from marac.auth.accounts import set_user_active
 from marac.auth.models import AuthSession
-from marac.auth.services import set_user_active
 from marac.auth.views import CODE_FAILED
 from marac.forms import EMAIL_FORMAT
 from tests.auth.helpers import (

@@ -135,7 +135,7 @@ def new_user(live_server: LiveServer) -> Callable[[str], Account]:
     """Create a committed account with a known password and no authenticator yet (it enrols at first sign-in)."""
 
     def make(email: str) -> Account:
-        from marac.auth.services import create_user
+        from marac.auth.accounts import create_user
         from marac.orgs.models import Agency
 
         with live_server.app.app_context():
