@@ -143,3 +143,14 @@ def app(settings: dict[str, Any], connection: Connection) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A browser-like test client."""
     return app.test_client()
+
+
+@pytest.fixture
+def committed_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh, migrated database whose commits are real (for racing writers and the command line)."""
+    url, drop = create_test_database(tmp_path)
+    migrated_engine(url).dispose()
+    application = create_app({**TEST_SETTINGS, "MARAC_INSTANCE_PATH": str(tmp_path), "MARAC_DATABASE_URL": url})
+    yield application
+    application.extensions["marac_engine"].dispose()
+    drop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,25 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from marac import create_app, db
+from marac import db
 from marac.access import Role
 from marac.auth import services
 from marac.auth.models import User
 from marac.orgs.services import save_agency
 from tests.auth.helpers import SIGN_IN_FAILED, WRONG_PASSWORD, audit_events, fresh, sessions_of, text_of
-from tests.conftest import TEST_SETTINGS, create_test_database, migrated_engine
 from tests.factories import PASSWORD, login_as, make_user, post_form
-
-
-@pytest.fixture
-def committed_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app on a fresh, migrated database whose commits are real, for requests that race."""
-    url, drop = create_test_database(tmp_path)
-    migrated_engine(url).dispose()
-    application = create_app({**TEST_SETTINGS, "MARAC_INSTANCE_PATH": str(tmp_path), "MARAC_DATABASE_URL": url})
-    yield application
-    application.extensions["marac_engine"].dispose()
-    drop()
 
 
 def _guess(app: Flask, email: str, results: list[bool], barrier: threading.Barrier) -> None:
