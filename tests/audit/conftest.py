@@ -1,4 +1,4 @@
-"""Audit fixtures: a real committed database (for concurrent writers and the CLI) and a way to tamper."""
+"""Audit test helpers: what an attacker with DDL rights would do to tamper with the trail."""
 
 from __future__ import annotations
 
