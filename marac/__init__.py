@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _environment_with(config: Mapping[str, Any]) -> dict[str, str]:
     """The process environment, overlaid with explicit settings that decide how settings are loaded."""
     env = dict(os.environ)
-    for key in ("MARAC_ENV", "MARAC_INSTANCE_PATH", "MARAC_DATABASE_URL", "MARAC_AUDIT_KEY"):
+    for key in ("MARAC_ENV", "MARAC_INSTANCE_PATH", "MARAC_DATABASE_URL", "MARAC_AUDIT_KEY", "MARAC_MASTER_KEY"):
         if key in config:
             env[key] = str(config[key])
     if "SECRET_KEY" in config:

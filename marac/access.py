@@ -53,19 +53,28 @@ class Permission(StrEnum):
     SIGNED_IN = "signed_in"
     ADMIN_MANAGE = "admin.manage"
     AUDIT_READ = "audit.read"
+    CASE_READ = "case.read"
+    CASE_WRITE = "case.write"
+    PERSON_SEARCH = "person.search"
+    BREAK_GLASS = "case.break_glass"
+    DISCLOSURE_REVIEW = "disclosure.review"
 
 
+_CASE_WORK = frozenset({Permission.CASE_READ, Permission.CASE_WRITE, Permission.PERSON_SEARCH, Permission.BREAK_GLASS})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.COORDINATOR: frozenset(),
-    Role.CHAIR: frozenset(),
-    Role.IDVA: frozenset(),
-    Role.REFERRER: frozenset(),
-    Role.SUPERVISOR: frozenset(),
-    Role.AGENCY_REP: frozenset(),
+    Role.COORDINATOR: _CASE_WORK,
+    Role.CHAIR: frozenset({Permission.CASE_READ, Permission.BREAK_GLASS}),
+    Role.IDVA: _CASE_WORK,
+    Role.REFERRER: _CASE_WORK,
+    Role.SUPERVISOR: _CASE_WORK,
+    Role.AGENCY_REP: _CASE_WORK,
     Role.KEY_ADULT: frozenset(),
-    Role.DPO: frozenset({Permission.AUDIT_READ}),
+    # The DPO sees no case content except by break-glass, which they must then justify like anyone else.
+    Role.DPO: frozenset({Permission.AUDIT_READ, Permission.DISCLOSURE_REVIEW, Permission.BREAK_GLASS}),
     Role.ADMIN: frozenset({Permission.ADMIN_MANAGE}),
 }
+#: Roles that work on cases (a relationship to the case still decides which ones).
+CASE_ROLES = frozenset({Role.COORDINATOR, Role.CHAIR, Role.IDVA, Role.REFERRER, Role.SUPERVISOR, Role.AGENCY_REP})
 
 #: Roles that oversee the platform: granted, removed and reset only on the server (`marac users ...`), never
 #: through the web, so a web administrator cannot make themselves a DPO or take over one's account.
@@ -180,3 +189,186 @@ def enforce_route_permission() -> Response | None:
         audit.record_denial("route.denied", object_type="route", object_id=endpoint, reason=str(permission))
         abort(403)
     return None
+
+
+# --- case relationships ------------------------------------------------------------------------------------------
+
+
+class CaseRelation(StrEnum):
+    """Why a user may see a case (DESIGN.md, security model)."""
+
+    REFERRING_AGENCY = "referring_agency"
+    AREA_COORDINATOR = "area_coordinator"
+    AREA_CHAIR = "area_chair"
+    ASSIGNED_IDVA = "assigned_idva"
+    DISCLOSURE = "disclosure"
+    BREAK_GLASS = "break_glass"
+
+
+#: Relations that let a user act on a case (disclose it, add people); the others only let them read.
+WORKING_RELATIONS = frozenset(
+    {
+        CaseRelation.REFERRING_AGENCY,
+        CaseRelation.AREA_COORDINATOR,
+        CaseRelation.AREA_CHAIR,
+        CaseRelation.ASSIGNED_IDVA,
+    }
+)
+
+
+class Sensitivity(StrEnum):
+    """Fields narrower than the case: shown as "restricted" to those outside them."""
+
+    SAFE_CONTACT = "safe_contact"  # victim's phones and email: IDVA and police
+    HEALTH = "health"  # health detail: health agencies and IDVA
+    CURRENT_ADDRESS = "current_address"  # victim's (and children's) address: police, IDVA, the referring agency
+
+
+SENSITIVITY_LABELS = {
+    Sensitivity.SAFE_CONTACT: "safe contact details (IDVA and police only)",
+    Sensitivity.HEALTH: "health detail (health and IDVA only)",
+    Sensitivity.CURRENT_ADDRESS: "current address (police, IDVA and the referring agency only)",
+}
+
+
+def _case_roles(user: Any) -> frozenset[Role]:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    return user_roles(user) & CASE_ROLES
+
+
+def user_area_ids(user: Any) -> set[int]:
+    """Areas a user works in: their own limits, else every area their agency serves."""
+    areas = user.areas or user.agency.areas
+    return {a.id for a in areas}
+
+
+def is_excluded(user: Any, case: Any) -> bool:
+    """Whether the user's account is on the case's must-not-receive list."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.sharing.models import MustNotReceive
+
+    found = db.session.scalar(
+        select(MustNotReceive.id).where(MustNotReceive.case_id == case.id, MustNotReceive.user_id == user.id).limit(1)
+    )
+    return found is not None
+
+
+def case_relations(user: Any, case: Any, now: Any = None) -> frozenset[CaseRelation]:
+    """Every reason `user` has to see `case` right now (empty: they may not see it)."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.sharing.models import BreakGlassGrant, Disclosure
+
+    now = now or db.utcnow()
+    found: set[CaseRelation] = set()
+    roles = user_roles(user) if getattr(user, "is_authenticated", False) and user.is_active else frozenset()
+    case_roles = roles & CASE_ROLES
+    if case_roles:
+        if user.agency_id == case.referring_agency_id:
+            found.add(CaseRelation.REFERRING_AGENCY)
+        in_area = case.area_id in user_area_ids(user)
+        if in_area and Role.COORDINATOR in case_roles:
+            found.add(CaseRelation.AREA_COORDINATOR)
+        if in_area and Role.CHAIR in case_roles:
+            found.add(CaseRelation.AREA_CHAIR)
+        if case.assigned_idva_id == user.id and Role.IDVA in case_roles:
+            found.add(CaseRelation.ASSIGNED_IDVA)
+        disclosed = db.session.scalar(
+            select(Disclosure.id)
+            .where(
+                Disclosure.case_id == case.id,
+                Disclosure.to_agency_id == user.agency_id,
+                Disclosure.withdrawn_at.is_(None),
+            )
+            .limit(1)
+        )
+        if disclosed is not None:
+            found.add(CaseRelation.DISCLOSURE)
+    if Permission.BREAK_GLASS in {p for r in roles for p in ROLE_PERMISSIONS[r]}:
+        grant = db.session.scalar(
+            select(BreakGlassGrant.id)
+            .where(BreakGlassGrant.case_id == case.id, BreakGlassGrant.user_id == user.id)
+            .where(BreakGlassGrant.expires_at > now)
+            .limit(1)
+        )
+        if grant is not None:
+            found.add(CaseRelation.BREAK_GLASS)
+    if found and is_excluded(user, case):
+        return frozenset()
+    return frozenset(found)
+
+
+def visible_cases_clause(user: Any, now: Any = None) -> Any:
+    """A SQL condition on `Case` matching the cases `user` may see (the list-page form of `case_relations`)."""
+    from sqlalchemy import and_, exists, false, or_, select
+
+    from marac import db
+    from marac.cases.models import Case
+    from marac.sharing.models import BreakGlassGrant, Disclosure, MustNotReceive
+
+    now = now or db.utcnow()
+    case_roles = _case_roles(user)
+    clauses = []
+    if case_roles:
+        clauses.append(Case.referring_agency_id == user.agency_id)
+        if case_roles & {Role.COORDINATOR, Role.CHAIR}:
+            clauses.append(Case.area_id.in_(user_area_ids(user)))
+        if Role.IDVA in case_roles:
+            clauses.append(Case.assigned_idva_id == user.id)
+        clauses.append(
+            exists(
+                select(Disclosure.id).where(
+                    Disclosure.case_id == Case.id,
+                    Disclosure.to_agency_id == user.agency_id,
+                    Disclosure.withdrawn_at.is_(None),
+                )
+            )
+        )
+    if can(user, Permission.BREAK_GLASS):
+        clauses.append(
+            exists(
+                select(BreakGlassGrant.id).where(
+                    BreakGlassGrant.case_id == Case.id,
+                    BreakGlassGrant.user_id == user.id,
+                    BreakGlassGrant.expires_at > now,
+                )
+            )
+        )
+    if not clauses:
+        return false()
+    excluded = exists(
+        select(MustNotReceive.id).where(MustNotReceive.case_id == Case.id, MustNotReceive.user_id == user.id)
+    )
+    return and_(or_(*clauses), ~excluded)
+
+
+def can_act_on_case(relations: frozenset[CaseRelation]) -> bool:
+    """Whether the relations let a user change the case or disclose it (not a disclosure received, not break-glass)."""
+    return bool(relations & WORKING_RELATIONS)
+
+
+def can_see_field(user: Any, relations: frozenset[CaseRelation], sensitivity: Sensitivity | None) -> bool:
+    """Whether a user with these relations to a case may see a field of this sensitivity."""
+    from marac.orgs.models import AgencyKind
+
+    if not relations:
+        return False
+    if sensitivity is None:
+        return True
+    roles = user_roles(user)
+    is_idva = Role.IDVA in roles
+    kind = user.agency.kind
+    if sensitivity is Sensitivity.SAFE_CONTACT:
+        return is_idva or kind == AgencyKind.POLICE
+    if sensitivity is Sensitivity.HEALTH:
+        return is_idva or kind == AgencyKind.HEALTH
+    return is_idva or kind == AgencyKind.POLICE or CaseRelation.REFERRING_AGENCY in relations
+
+
+def can_review_break_glass(user: Any, grant: Any) -> bool:
+    """Only a DPO reviews break-glass, and never their own use."""
+    return can(user, Permission.DISCLOSURE_REVIEW) and grant.user_id != user.id

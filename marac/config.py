@@ -67,6 +67,31 @@ def _require_secret(env: Mapping[str, str], name: str, production: bool, instanc
     return value or _dev_secret(instance, filename)
 
 
+def _master_key(env: Mapping[str, str], production: bool, instance: Path) -> str:
+    """The master key that wraps the data keys: required in production, a 0600 file under instance/ otherwise."""
+    from marac.crypto import generate_master_key, parse_master_key
+
+    value = env.get("MARAC_MASTER_KEY", "").strip()
+    if not value:
+        if production:
+            raise ConfigError(
+                "MARAC_MASTER_KEY is missing: set it to 32 random bytes in base64 "
+                "(`marac keys generate-master` prints one)"
+            )
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = instance / "master.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generate_master_key())
+        value = path.read_text().strip()
+    try:
+        parse_master_key(value)
+    except ValueError as exc:
+        raise ConfigError(f"MARAC_MASTER_KEY is not usable: {exc}") from None
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from MARAC_* variables, validating production safety."""
     env = os.environ if env is None else env
@@ -89,6 +114,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MARAC_DATABASE_URL": database_url,
         "SECRET_KEY": _require_secret(env, "MARAC_SECRET_KEY", production, instance, "secret.key"),
         "MARAC_AUDIT_KEY": _require_secret(env, "MARAC_AUDIT_KEY", production, instance, "audit.key"),
+        "MARAC_MASTER_KEY": _master_key(env, production, instance),
         "MARAC_TLS": tls,
         "MARAC_SERVICE_NAME": env.get("MARAC_SERVICE_NAME", "MARAC"),
         "MAX_CONTENT_LENGTH": _int(env, "MARAC_MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
@@ -104,6 +130,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("MARAC_RATELIMIT_STORAGE_URI", "memory://"),
         "MARAC_SIGNIN_RATE_LIMIT": env.get("MARAC_SIGNIN_RATE_LIMIT", "60 per minute;600 per hour"),
         "MARAC_LOG_LEVEL": env.get("MARAC_LOG_LEVEL", "INFO").upper(),
+        "MARAC_REPEAT_WINDOW_MONTHS": _int(env, "MARAC_REPEAT_WINDOW_MONTHS", 12, minimum=1),
+        "MARAC_SERIAL_VICTIMS": _int(env, "MARAC_SERIAL_VICTIMS", 2, minimum=2),
+        "MARAC_BREAK_GLASS_HOURS": _int(env, "MARAC_BREAK_GLASS_HOURS", 4, minimum=1),
         "MARAC_DEMO_ACCOUNTS_FILE": str(instance / "demo-accounts.json"),
     }
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):

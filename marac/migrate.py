@@ -6,10 +6,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from flask import current_app, has_app_context
+from sqlalchemy import Connection, inspect
 from sqlalchemy.orm import Session
 
 from marac import PROJECT_ROOT, db
+from marac.crypto import ensure_keys, parse_master_key
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
@@ -23,13 +25,25 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def upgrade(revision: str = "head", connection: Connection | None = None) -> None:
-    """Bring the schema up to `revision` on the app's database (or the given connection)."""
+def upgrade(revision: str = "head", connection: Connection | None = None, master_key: str | None = None) -> None:
+    """Bring the schema up to `revision` on the app's database (or the given connection), then make sure the
+    first data keys exist, wrapped by the master key (the app's, or `master_key`)."""
     if connection is not None:
-        command.upgrade(alembic_config(connection), revision)
+        _upgrade_on(connection, revision, master_key)
         return
     with db.get_engine().begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+        _upgrade_on(conn, revision, master_key)
+
+
+def _upgrade_on(connection: Connection, revision: str, master_key: str | None) -> None:
+    command.upgrade(alembic_config(connection), revision)
+    if master_key is None and has_app_context():
+        master_key = current_app.config["MARAC_MASTER_KEY"]
+    if master_key is None or not inspect(connection).has_table("data_keys"):
+        return
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        ensure_keys(session, parse_master_key(master_key))
+        session.commit()
 
 
 def head_revision() -> str | None:

@@ -2,6 +2,31 @@
 
 from marac.audit.models import AuditEvent
 from marac.auth.models import AuthSession, User, UserRole, user_areas
+from marac.cases.models import Case, CaseParty, Incident
+from marac.crypto import DataKey, KeyRotation
 from marac.orgs.models import Agency, Area, agency_areas
+from marac.people.models import HouseholdLink, MatchDecision, Person, PersonTerm
+from marac.sharing.models import BreakGlassGrant, Disclosure, MustNotReceive
 
-__all__ = ["Agency", "Area", "AuditEvent", "AuthSession", "User", "UserRole", "agency_areas", "user_areas"]
+__all__ = [
+    "Agency",
+    "Area",
+    "AuditEvent",
+    "AuthSession",
+    "BreakGlassGrant",
+    "Case",
+    "CaseParty",
+    "DataKey",
+    "Disclosure",
+    "HouseholdLink",
+    "Incident",
+    "KeyRotation",
+    "MatchDecision",
+    "MustNotReceive",
+    "Person",
+    "PersonTerm",
+    "User",
+    "UserRole",
+    "agency_areas",
+    "user_areas",
+]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from marac import create_app
+from marac.crypto import generate_master_key
 from marac.db import make_engine
 from marac.migrate import upgrade
 
@@ -27,6 +28,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "MARAC_ENV": "test",
     "SECRET_KEY": "test-secret-key-" + "x" * 32,
     "MARAC_AUDIT_KEY": "test-audit-key-" + "y" * 32,
+    "MARAC_MASTER_KEY": generate_master_key(),  # per test run: never a committed key
     "MARAC_ARGON2_TIME_COST": 1,
     "MARAC_ARGON2_MEMORY_KIB": 1024,
     "MARAC_ARGON2_PARALLELISM": 1,
@@ -86,7 +88,7 @@ def migrated_engine(url: str) -> Engine:
     """An engine on `url` with the schema built by the Alembic migrations."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        upgrade(connection=conn)
+        upgrade(connection=conn, master_key=TEST_SETTINGS["MARAC_MASTER_KEY"])
     return engine
 
 

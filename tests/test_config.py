@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from marac.config import ConfigError, load_settings
+from marac.crypto import generate_master_key
 
 GOOD_SECRET = "s" * 48
 GOOD_AUDIT_KEY = "a" * 48
+GOOD_MASTER_KEY = generate_master_key()
 
 
 def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -20,6 +22,7 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "MARAC_INSTANCE_PATH": str(tmp_path / "instance"),
         "MARAC_SECRET_KEY": GOOD_SECRET,
         "MARAC_AUDIT_KEY": GOOD_AUDIT_KEY,
+        "MARAC_MASTER_KEY": GOOD_MASTER_KEY,
         "MARAC_DATABASE_URL": "postgresql://marac@db/marac",
     }
     env.update(overrides)
@@ -144,3 +147,29 @@ def test_development_uses_a_secret_from_the_environment(tmp_path: Path) -> None:
     )
     assert settings["SECRET_KEY"] == "short-dev-key"
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_production_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:
+    env = production(tmp_path)
+    del env["MARAC_MASTER_KEY"]
+    with pytest.raises(ConfigError, match="MARAC_MASTER_KEY is missing"):
+        load_settings(env)
+    assert not (tmp_path / "instance").exists()  # and never makes one of its own
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("not base64 at all!", "not base64"), ("c2hvcnQ", "32 random bytes"), ("A" * 43, "not random")],
+)
+def test_a_master_key_that_is_not_32_random_bytes_is_refused(tmp_path: Path, value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"MARAC_MASTER_KEY is not usable: .*{problem}"):
+        load_settings(production(tmp_path, MARAC_MASTER_KEY=value))
+
+
+def test_development_generates_a_private_master_key_file_once(tmp_path: Path) -> None:
+    env = {"MARAC_ENV": "development", "MARAC_INSTANCE_PATH": str(tmp_path / "instance")}
+    first = load_settings(env)
+    key_file = tmp_path / "instance" / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first["MARAC_MASTER_KEY"] == key_file.read_text().strip()
+    assert load_settings(env)["MARAC_MASTER_KEY"] == first["MARAC_MASTER_KEY"]

@@ -1,0 +1,1 @@
+"""Cases (one per victim per MARAC episode), their people and incidents."""

@@ -1,0 +1,1 @@
+"""Persons, household links, blind-index matching, repeat-victim and serial-perpetrator detection."""

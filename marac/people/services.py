@@ -1,0 +1,231 @@
+"""Recording persons, finding candidate matches, and linking or rejecting them (never automatically)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from marac import audit, db
+from marac.crypto import PURPOSE_INDEX, Keyring, keyring
+from marac.people.matching import MAX_TERM_ROWS, Candidate, Identifiers, digests, score_rows
+from marac.people.models import MatchDecision, Person, PersonKind, PersonTerm
+
+
+class PersonError(ValueError):
+    """A person cannot be recorded or linked as asked; the message says why."""
+
+
+@dataclass
+class PersonDetails:
+    """Everything a form or import gives about a person (plaintext, in memory only)."""
+
+    given_name: str | None = None
+    family_name: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    date_of_birth: date | None = None
+    gender: str | None = None
+    phones: list[str] = field(default_factory=list)
+    email: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    ethnicity: str | None = None
+    disability: str | None = None
+    sexual_orientation: str | None = None
+    language: str | None = None
+    interpreter_needed: bool | None = None
+    health_notes: str | None = None
+
+    def identifiers(self) -> Identifiers:
+        """The part used for matching."""
+        return Identifiers(
+            given_name=self.given_name,
+            family_name=self.family_name,
+            aliases=self.aliases,
+            date_of_birth=self.date_of_birth,
+            phones=self.phones,
+            email=self.email,
+            postcode=self.postcode,
+        )
+
+
+SEALED_FIELDS = tuple(PersonDetails.__dataclass_fields__)
+
+
+def identifiers_of(person: Person) -> Identifiers:
+    """A stored person's identifiers (decrypted); unreadable values are left out."""
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    def texts(value: Any) -> list[str]:
+        return list(value) if isinstance(value, list) else []
+
+    dob = person.date_of_birth
+    return Identifiers(
+        given_name=text(person.given_name),
+        family_name=text(person.family_name),
+        aliases=texts(person.aliases),
+        date_of_birth=dob if isinstance(dob, date) else None,
+        phones=texts(person.phones),
+        email=text(person.email),
+        postcode=text(person.postcode),
+    )
+
+
+def write_terms(session: Session, ring: Keyring, person: Person, version: int | None = None) -> int:
+    """Replace the person's blind-index terms for one index version (the active one by default)."""
+    version = ring.active_version(PURPOSE_INDEX) if version is None else version
+    session.execute(delete(PersonTerm).where(PersonTerm.person_id == person.id, PersonTerm.key_version == version))
+    pairs = identifiers_of(person).values()
+    rows = [
+        {"person_id": person.id, "field": name, "key_version": version, "digest": ring.term(name, value, version)}
+        for name, value in pairs
+    ]
+    if rows:
+        session.execute(insert(PersonTerm), rows)
+    return len(rows)
+
+
+def _apply(person: Person, details: PersonDetails) -> None:
+    for name in SEALED_FIELDS:
+        setattr(person, name, getattr(details, name))
+
+
+def record_person(actor: Any, kind: PersonKind, details: PersonDetails) -> Person:
+    """Record a new person with sealed fields and blind-index terms; audited without any personal data."""
+    if not (details.given_name or details.family_name):
+        raise PersonError("Enter at least a given name or a family name")
+    person = Person(
+        kind=kind.value, agency_id=getattr(actor, "agency_id", None), created_by_id=getattr(actor, "id", None)
+    )
+    _apply(person, details)
+    db.session.add(person)
+    db.session.flush()
+    write_terms(db.session, keyring(), person)
+    audit.record("person.create", actor=actor, object_type="person", object_id=person.public_id)
+    return person
+
+
+def update_person(actor: Any, person: Person, details: PersonDetails) -> Person:
+    """Change a person's details and rebuild their terms under every index version still in use."""
+    _apply(person, details)
+    db.session.flush()
+    ring = keyring()
+    for version in ring.readable_index_versions:
+        write_terms(db.session, ring, person, version)
+    audit.record("person.update", actor=actor, object_type="person", object_id=person.public_id)
+    return person
+
+
+def find_candidates(
+    actor: Any, ids: Identifiers, *, exclude: Person | None = None, limit: int = 10, audit_search: bool = True
+) -> list[Candidate]:
+    """Persons whose terms agree with `ids`, scored, best first. The search is audited with which fields were
+    used and how many were found, never the values."""
+    ring = keyring()
+    wanted = digests(ring, ids, ring.readable_index_versions)
+    candidates: list[Candidate] = []
+    if wanted:
+        query = select(PersonTerm.person_id, PersonTerm.field).where(PersonTerm.digest.in_(list(wanted)))
+        if exclude is not None:
+            query = query.where(PersonTerm.person_id.not_in(_excluded_ids(exclude)))
+        rows = db.session.execute(query.limit(MAX_TERM_ROWS)).all()
+        candidates = score_rows((r[0], r[1]) for r in rows)[:limit]
+    if audit_search:
+        used = sorted({name for name, _value in ids.values()})
+        audit.record(
+            "person.search",
+            actor=actor,
+            object_type="person",
+            details={"fields": used, "results": len(candidates)},
+        )
+    return candidates
+
+
+def _excluded_ids(person: Person) -> Any:
+    """The person, everyone already linked to them, and everyone a user said is not them."""
+    same = select(Person.id).where(Person.identity_key == person.identity_key)
+    rejected = select(MatchDecision.candidate_id).where(
+        MatchDecision.person_id == person.id, MatchDecision.decision == "rejected"
+    )
+    rejected_back = select(MatchDecision.person_id).where(
+        MatchDecision.candidate_id == person.id, MatchDecision.decision == "rejected"
+    )
+    return same.union(rejected, rejected_back)
+
+
+def candidate_for(actor: Any, person: Person, other: Person) -> Candidate | None:
+    """Re-score one suggested match (the figures a decision is recorded with), unaudited."""
+    found = find_candidates(actor, identifiers_of(person), exclude=person, limit=50, audit_search=False)
+    return next((c for c in found if c.person_id == other.id), None)
+
+
+def link_persons(actor: Any, person: Person, other: Person) -> MatchDecision:
+    """Confirm two records are the same individual: their identities merge; the records stay as they are."""
+    cand = candidate_for(actor, person, other)
+    if cand is None or not cand.is_linkable:
+        raise PersonError("These records do not have enough in common to link: check date of birth, phone or email")
+    decision = _decide(actor, person, other, "linked", cand)
+    db.session.execute(
+        update(Person).where(Person.identity_key == other.identity_key).values(identity_key=person.identity_key)
+    )
+    db.session.refresh(other, ["identity_key"])
+    audit.record(
+        "person.link",
+        actor=actor,
+        object_type="person",
+        object_id=person.public_id,
+        details={"linked_to": other.public_id, "score": cand.score, "reasons": cand.reasons},
+    )
+    return decision
+
+
+def reject_match(actor: Any, person: Person, other: Person) -> MatchDecision:
+    """Record that a suggested match is a different individual, so it is not suggested again."""
+    cand = candidate_for(actor, person, other)
+    if cand is None:
+        raise PersonError("That record is no longer suggested as a match")
+    decision = _decide(actor, person, other, "rejected", cand)
+    audit.record(
+        "person.reject_match",
+        actor=actor,
+        object_type="person",
+        object_id=person.public_id,
+        details={"rejected": other.public_id, "score": cand.score},
+    )
+    return decision
+
+
+def _decide(actor: Any, person: Person, other: Person, decision: str, cand: Candidate) -> MatchDecision:
+    row = db.session.scalar(
+        select(MatchDecision).where(MatchDecision.person_id == person.id, MatchDecision.candidate_id == other.id)
+    )
+    if row is None:
+        row = MatchDecision(person_id=person.id, candidate_id=other.id)
+        db.session.add(row)
+    row.decision, row.score, row.reasons = decision, cand.score, cand.reasons
+    row.decided_by_id, row.decided_at = getattr(actor, "id", None), db.utcnow()
+    db.session.flush()
+    return row
+
+
+def identity_person_ids(person: Person) -> list[int]:
+    """Every record confirmed to be the same individual as `person` (including it)."""
+    return list(db.session.scalars(select(Person.id).where(Person.identity_key == person.identity_key)))
+
+
+def persons_by_ids(ids: Sequence[int]) -> dict[int, Person]:
+    """Load persons by id."""
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(select(Person).where(Person.id.in_(list(ids))))}
+
+
+def get_person(public_id: str) -> Person | None:
+    """A person by public id (the caller checks access)."""
+    return db.session.scalar(select(Person).where(Person.public_id == public_id))
