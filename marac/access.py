@@ -372,3 +372,44 @@ def can_see_field(user: Any, relations: frozenset[CaseRelation], sensitivity: Se
 def can_review_break_glass(user: Any, grant: Any) -> bool:
     """Only a DPO reviews break-glass, and never their own use."""
     return can(user, Permission.DISCLOSURE_REVIEW) and grant.user_id != user.id
+
+
+def person_relations(user: Any, person: Any, now: Any = None) -> frozenset[CaseRelation]:
+    """Why a user may see a person: through any case they are in that the user may see, or because the user's
+    agency recorded them (treated like referring the case). Empty: they may not."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.cases.models import Case, CaseParty
+
+    found: set[CaseRelation] = set()
+    if _case_roles(user) and person.agency_id == user.agency_id:
+        found.add(CaseRelation.REFERRING_AGENCY)
+    cases = db.session.scalars(select(Case).join(CaseParty).where(CaseParty.person_id == person.id))
+    for case in cases:
+        found |= case_relations(user, case, now)
+    return frozenset(found)
+
+
+#: How sensitive each person field is, by the person's part in a case: the victim's (and children's) contact details
+#: and address are narrower than the case; health detail is narrower for everyone.
+def field_sensitivity(field: str, party_role: str | None) -> Sensitivity | None:
+    """The sensitivity of one person field for a person in this part (None: visible to everyone on the case)."""
+    if field == "health_notes":
+        return Sensitivity.HEALTH
+    protected = party_role in {"victim", "child", None}
+    if protected and field in {"phones", "email"}:
+        return Sensitivity.SAFE_CONTACT
+    if protected and field in {"address", "postcode"}:
+        return Sensitivity.CURRENT_ADDRESS
+    return None
+
+
+def can_open_case_in(user: Any, area: Any) -> bool:
+    """Whether a user may open a case in an area: a case-writing role and the area among theirs."""
+    return can(user, Permission.CASE_WRITE) and area.id in user_area_ids(user)
+
+
+def can_act_on_person(user: Any, relations: frozenset[CaseRelation]) -> bool:
+    """Whether a user may link, reject or change a person's records (the same rule as acting on a case)."""
+    return can(user, Permission.CASE_WRITE) and can_act_on_case(relations)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
-from govuk_frontend_wtf.wtforms_widgets import GovTextInput
-from wtforms import StringField
+from govuk_frontend_wtf.wtforms_widgets import GovDateInput, GovTextInput
+from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.org"
@@ -50,3 +51,35 @@ def safe_next(target: str | None) -> str | None:
 def field_params(**params: Any) -> dict[str, Any]:
     """Readable way to pass GOV.UK macro params from Python."""
     return params
+
+
+class GovDateField(DateField):
+    """A GOV.UK day/month/year date: always three parts (so the widget never breaks on a tampered form), and a
+    clear message instead of a parse error."""
+
+    def __init__(self, label: str, *, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", GovDateInput())
+        super().__init__(label, format="%d %m %Y", **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        parts = [str(v).strip() for v in valuelist][:3]
+        if not any(parts):
+            self.raw_data = ["", "", ""]
+            self.data = None
+            return
+        parts += [""] * (3 - len(parts))
+        self.raw_data = parts
+        try:
+            self.data = date(int(parts[2]), int(parts[1]), int(parts[0]))
+        except ValueError:
+            self.data = None
+            raise ValueError(self.message) from None
+        if self.data.year < 1900:
+            self.data = None
+            raise ValueError(self.message)
+
+
+def lines(text: str | None, limit: int = 10) -> list[str]:
+    """Non-empty lines of a textarea (at most `limit`)."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()][:limit]

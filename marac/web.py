@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import traceback
 from datetime import datetime
@@ -25,6 +26,10 @@ ASSET_ROOT = Path(__file__).resolve().parent.parent
 GOVUK_DIST = ASSET_ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 
 bp = Blueprint("web", __name__)
+
+
+#: A public identifier (UUID4 as text), for checking values that arrive outside the URL path.
+PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class PublicIdConverter(BaseConverter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pyotp
@@ -14,8 +15,12 @@ from marac import db
 from marac.access import Role
 from marac.auth.accounts import create_user
 from marac.auth.models import User
+from marac.cases.models import Case, PartyRole
+from marac.cases.services import add_party, open_case
 from marac.orgs.models import Agency, AgencyKind, Area
 from marac.orgs.services import save_agency, save_area
+from marac.people.models import Person, PersonKind, Relationship
+from marac.people.services import PersonDetails, record_person
 
 fake = Faker("en_GB")
 PASSWORD = "correct horse battery staple"
@@ -109,3 +114,56 @@ def login_as(client: FlaskClient, account: Account, clock: Any) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     response = post_form(client, "/sign-in/code", {"code": totp_now(account, clock)})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+
+
+def person_details(**overrides: Any) -> PersonDetails:
+    """Full synthetic details of a person (Faker en_GB), with any field overridden."""
+    values: dict[str, Any] = {
+        "given_name": fake.first_name(),
+        "family_name": fake.last_name(),
+        "date_of_birth": fake.date_of_birth(minimum_age=18, maximum_age=70),
+        "gender": "Female",
+        "phones": [f"+4477009{fake.random_number(digits=5, fix_len=True)}"],
+        "email": fake.unique.email(),
+        "address": fake.street_address(),
+        "postcode": fake.postcode().replace(" ", ""),
+        "ethnicity": "White",
+        "language": "English",
+        "health_notes": "Anxiety; sees GP monthly",
+    }
+    values.update(overrides)
+    return PersonDetails(**values)
+
+
+def make_person(kind: PersonKind = PersonKind.VICTIM, actor: Any = None, **overrides: Any) -> Person:
+    """A recorded person with sealed fields and blind-index terms."""
+    person = record_person(actor, kind, person_details(**overrides))
+    db.session.commit()
+    return person
+
+
+def make_case(
+    area: Area | None = None,
+    agency: Agency | None = None,
+    victim: Person | None = None,
+    actor: Any = None,
+    referred_on: date | None = None,
+    idva: User | None = None,
+    perpetrator: Person | None = None,
+) -> Case:
+    """An open case with a victim (and a perpetrator when given) referred by `agency`."""
+    area = area or make_area()
+    agency = agency or make_agency(areas=[area])
+    victim = victim or make_person(actor=actor)
+    case = open_case(
+        actor,
+        area=area,
+        victim=victim,
+        referring_agency=agency,
+        referred_on=referred_on or db.utcnow().date(),
+        idva=idva,
+    )
+    if perpetrator is not None:
+        add_party(actor, case, perpetrator, PartyRole.PERPETRATOR, Relationship.EX_PARTNER)
+    db.session.commit()
+    return case

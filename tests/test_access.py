@@ -14,7 +14,8 @@ from marac import db
 from marac.access import Role, route_permission
 from marac.audit.models import AuditEvent
 from tests.conftest import FakeClock
-from tests.factories import login_as, make_area, make_user
+from marac.sharing.models import BreakGlassGrant
+from tests.factories import login_as, make_area, make_case, make_user
 
 MATRIX_FILE = Path(__file__).parent / "data" / "route_matrix.csv"
 ANONYMOUS = "anonymous"
@@ -27,7 +28,19 @@ NOT_IN_MATRIX = {
     "web.static": "the platform's public compiled CSS/JS read from disk; no personal data, no sign-in",
 }
 #: Routes with a path parameter that the matrix checks with a sample object made in the test.
-SAMPLE_OBJECTS = ("admin.area", "admin.agency", "admin.user")
+SAMPLE_OBJECTS = (
+    "admin.area",
+    "admin.agency",
+    "admin.user",
+    "cases.view",
+    "cases.add_person",
+    "people.view",
+    "people.matches",
+    "sharing.disclose",
+    "sharing.break_glass",
+    "sharing.dpo_case_disclosures",
+    "sharing.dpo_review",
+)
 
 
 def unmarked_routes(app: Flask) -> list[str]:
@@ -105,10 +118,23 @@ def test_matrix_rows_are_all_get_with_status_codes() -> None:
 def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: FakeClock, column: str) -> None:
     area = make_area()
     sample = make_user(Role.REFERRER, areas=[area])
+    case = make_case(area=area, agency=sample.user.agency, actor=sample.user)
+    grant = BreakGlassGrant(case_id=case.id, user_id=sample.user.id, expires_at=db.utcnow())
+    grant.reason = "Sample use of emergency access for the matrix"
+    db.session.add(grant)
+    db.session.commit()
     ids = {
         "admin.area": area.public_id,
         "admin.agency": sample.user.agency.public_id,
         "admin.user": sample.user.public_id,
+        "cases.view": case.public_id,
+        "cases.add_person": case.public_id,
+        "people.view": case.victim.public_id,
+        "people.matches": case.victim.public_id,
+        "sharing.disclose": case.public_id,
+        "sharing.break_glass": case.public_id,
+        "sharing.dpo_case_disclosures": case.public_id,
+        "sharing.dpo_review": grant.public_id,
     }
     user_id = None
     if column != ANONYMOUS:

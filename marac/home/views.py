@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from marac.access import ROLE_LABELS, Permission, Role, require
+from marac.access import ROLE_LABELS, Permission, Role, can, require
+from marac.sharing.services import break_glass_awaiting_review
 
 bp = Blueprint("home", __name__)
 
@@ -15,4 +16,5 @@ bp = Blueprint("home", __name__)
 def index() -> str:
     """The home page for every signed-in user."""
     roles = [ROLE_LABELS[Role(r)] for r in current_user.role_names]
-    return render_template("home/index.html", roles=roles)
+    awaiting = break_glass_awaiting_review() if can(current_user, Permission.DISCLOSURE_REVIEW) else 0
+    return render_template("home/index.html", roles=roles, break_glass_awaiting=awaiting)

@@ -229,3 +229,50 @@ def persons_by_ids(ids: Sequence[int]) -> dict[int, Person]:
 def get_person(public_id: str) -> Person | None:
     """A person by public id (the caller checks access)."""
     return db.session.scalar(select(Person).where(Person.public_id == public_id))
+
+
+@dataclass
+class CandidateView:
+    """A suggested match as one user may see it: details only when they may see the person."""
+
+    candidate: Candidate
+    person: Person
+    visible: bool
+    recorded_by: str
+    case_count: int
+    latest_case_public_id: str | None
+
+
+def describe_candidates(actor: Any, candidates: list[Candidate]) -> list[CandidateView]:
+    """Attach each candidate's person, and whether the actor may see their details. For persons the actor may not
+    see, only the agency kind that recorded them and how many cases they are in: enough to ask for access."""
+    from marac.access import person_relations
+    from marac.cases.models import Case, CaseParty
+    from marac.orgs.models import AGENCY_KIND_LABELS, Agency, AgencyKind
+
+    people = persons_by_ids([c.person_id for c in candidates])
+    result = []
+    for cand in candidates:
+        person = people.get(cand.person_id)
+        if person is None:
+            continue
+        case_ids = list(
+            db.session.scalars(
+                select(Case.public_id)
+                .join(CaseParty, CaseParty.case_id == Case.id)
+                .where(CaseParty.person_id == person.id)
+                .order_by(Case.referred_on.desc())
+            )
+        )
+        agency = db.session.get(Agency, person.agency_id) if person.agency_id else None
+        result.append(
+            CandidateView(
+                candidate=cand,
+                person=person,
+                visible=bool(person_relations(actor, person)),
+                recorded_by=AGENCY_KIND_LABELS[AgencyKind(agency.kind)] if agency else "Unknown",
+                case_count=len(case_ids),
+                latest_case_public_id=case_ids[0] if case_ids else None,
+            )
+        )
+    return result

@@ -1,0 +1,154 @@
+"""Case pages: the list of cases a user may see, opening a case, a case, and adding people to it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from marac import audit, db
+from marac.access import (
+    SENSITIVITY_LABELS,
+    Permission,
+    Role,
+    can_act_on_case,
+    can_open_case_in,
+    require,
+    user_area_ids,
+)
+from marac.auth.models import User, UserRole
+from marac.cases import services
+from marac.cases.forms import AddPartyForm, NewCaseForm
+from marac.cases.models import PARTY_ROLE_LABELS, PartyRole
+from marac.forms import add_error, error_list
+from marac.orgs.models import Area
+from marac.people.models import RELATIONSHIP_LABELS, PersonKind, Relationship
+from marac.people.records import field_rows
+from marac.people.services import PersonError, record_person
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+Page = str | tuple[str, int] | Response
+PER_PAGE = 50
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        abort(400)
+    return int(raw)
+
+
+@bp.route("/")
+@require(Permission.CASE_READ)
+def index() -> str:
+    """The cases the user may see, newest referral first."""
+    page = _page()
+    cases, total = services.list_visible_cases(current_user, page=page, per_page=PER_PAGE)
+    db.session.commit()
+    return render_template("cases/index.html", cases=cases, total=total, page=page, per_page=PER_PAGE)
+
+
+def _areas() -> list[Area]:
+    ids = user_area_ids(current_user)
+    return list(db.session.scalars(select(Area).where(Area.id.in_(ids), Area.is_active).order_by(Area.name)))
+
+
+def _idvas() -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(UserRole)
+            .where(UserRole.role == Role.IDVA.value, User.is_active)
+            .order_by(User.display_name)
+        )
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(Permission.CASE_WRITE)
+def new() -> Page:
+    """Open a case: the victim's details, the area and the referral date; then check for matches."""
+    form = NewCaseForm()
+    areas, idvas = _areas(), _idvas()
+    form.area.choices = [("", "Select")] + [(a.public_id, a.name) for a in areas]
+    form.idva.choices = [("", "Not assigned yet")] + [(u.public_id, u.display_name) for u in idvas]
+    if form.validate_on_submit():
+        area = next(a for a in areas if a.public_id == form.area.data)
+        idva = next((u for u in idvas if u.public_id == form.idva.data), None)
+        if can_open_case_in(current_user, area):
+            try:
+                victim = record_person(current_user, PersonKind.VICTIM, form.details())
+                case = services.open_case(
+                    current_user,
+                    area=area,
+                    victim=victim,
+                    referring_agency=current_user.agency,
+                    referred_on=form.referred_on.data or db.utcnow().date(),
+                    idva=idva,
+                )
+            except (PersonError, services.CaseError) as exc:
+                add_error(form.given_name, str(exc))
+            else:
+                db.session.commit()
+                flash(f"Case {case.reference} opened. Check whether the victim is already known.", "success")
+                return redirect(url_for("people.matches", public_id=victim.public_id, case=case.public_id))
+        else:
+            add_error(form.area, "You cannot open cases in that area")
+    status = 400 if request.method == "POST" else 200
+    return render_template("cases/new.html", form=form, errors=error_list(form)), status
+
+
+@bp.route("/<pid:public_id>")
+@require(Permission.CASE_READ)
+def view(public_id: str) -> str:
+    """One case, as the user may see it: people (restricted fields marked), flags and other cases."""
+    view = services.load_case_for(current_user, public_id)
+    if view is None:
+        abort(404)
+    db.session.commit()
+    return render_template(
+        "cases/view.html",
+        view=view,
+        can_act=can_act_on_case(view.relations),
+        field_rows=lambda pv: field_rows(current_user, pv.person, view.relations, pv.party.role),
+        sensitivity_labels=SENSITIVITY_LABELS,
+        role_labels={r.value: label for r, label in PARTY_ROLE_LABELS.items()},
+        relationship_labels={r.value: label for r, label in RELATIONSHIP_LABELS.items()},
+    )
+
+
+@bp.route("/<pid:public_id>/people/new", methods=["GET", "POST"])
+@require(Permission.CASE_WRITE)
+def add_person(public_id: str) -> Page:
+    """Add a perpetrator, child or other household member to a case; then check for matches."""
+    view = services.load_case_for(current_user, public_id)
+    if view is None:
+        abort(404)
+    if not can_act_on_case(view.relations):
+        audit.record_denial("case.add_party", object_type="case", object_id=public_id, reason="read_only_relation")
+        abort(403)
+    form = AddPartyForm()
+    if form.validate_on_submit():
+        role = PartyRole(form.role.data)
+        try:
+            person = record_person(current_user, PersonKind(role.value), form.details())
+            services.add_party(
+                current_user,
+                view.case,
+                person,
+                role,
+                Relationship(form.relationship.data),
+                same_household=bool(form.same_household.data),
+            )
+        except (PersonError, services.CaseError) as exc:
+            db.session.rollback()  # nothing half-made is kept; the read is audited again below
+            view = services.load_case_for(current_user, public_id) or abort(404)
+            add_error(form.given_name, str(exc))
+        else:
+            db.session.commit()
+            flash("Person added. Check whether they are already known.", "success")
+            return redirect(url_for("people.matches", public_id=person.public_id, case=view.case.public_id))
+    db.session.commit()  # the case view was audited
+    status = 400 if request.method == "POST" else 200
+    return render_template("cases/add_party.html", form=form, view=view, errors=error_list(form)), status

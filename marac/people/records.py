@@ -1,0 +1,122 @@
+"""A person's page as one user may see it: fields (restricted ones marked), cases, repeat and serial flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from marac import db
+from marac.access import CaseRelation, Sensitivity, can_see_field, field_sensitivity, visible_cases_clause
+from marac.cases.models import Case, CaseParty, PartyRole
+from marac.crypto import Unreadable
+from marac.people.flags import RepeatFlag, SerialFlag, repeat_flag, serial_flag
+from marac.people.matching import format_postcode
+from marac.people.models import Person, age_on
+
+#: Person fields in display order, with their labels.
+FIELDS = [
+    ("given_name", "Given names"),
+    ("family_name", "Family name"),
+    ("aliases", "Other names used"),
+    ("date_of_birth", "Date of birth"),
+    ("gender", "Gender"),
+    ("phones", "Phone numbers"),
+    ("email", "Email address"),
+    ("address", "Address"),
+    ("postcode", "Postcode"),
+    ("ethnicity", "Ethnicity"),
+    ("disability", "Disability"),
+    ("sexual_orientation", "Sexual orientation"),
+    ("language", "First language"),
+    ("interpreter_needed", "Needs an interpreter"),
+    ("health_notes", "Health detail"),
+]
+
+
+@dataclass
+class FieldRow:
+    """One field as shown: its text, or why it is not shown."""
+
+    label: str
+    text: str | None
+    restricted: Sensitivity | None = None
+    unreadable: bool = False
+
+
+def display(name: str, value: Any) -> str | None:
+    """A field value as text for a page."""
+    if value is None:
+        return None
+    if isinstance(value, Unreadable):
+        return "unreadable"
+    if isinstance(value, list):
+        return ", ".join(value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, date):
+        return f"{value.day} {value:%B %Y}"
+    if name == "postcode":
+        return format_postcode(value)
+    return str(value)
+
+
+def field_rows(user: Any, person: Person, relations: frozenset[CaseRelation], party_role: str | None) -> list[FieldRow]:
+    """Every field of a person for this user: values they may see, "restricted" for the rest."""
+    rows = []
+    for name, label in FIELDS:
+        sensitivity = field_sensitivity(name, party_role)
+        if not can_see_field(user, relations, sensitivity):
+            rows.append(FieldRow(label=label, text=None, restricted=sensitivity))
+            continue
+        value = getattr(person, name)
+        rows.append(FieldRow(label=label, text=display(name, value), unreadable=isinstance(value, Unreadable)))
+    return rows
+
+
+@dataclass
+class PersonRecord:
+    """Everything the person page shows."""
+
+    fields: list[FieldRow]
+    age: int | None
+    cases: list[tuple[Case, str]] = field(default_factory=list)
+    hidden_cases: int = 0
+    repeat: RepeatFlag | None = None
+    serial: SerialFlag | None = None
+
+
+def _protective_role(roles: list[str]) -> str | None:
+    """The most protective part a person has in any case (a victim's contact details stay narrow everywhere)."""
+    for role in (PartyRole.VICTIM.value, PartyRole.CHILD.value, PartyRole.OTHER.value, PartyRole.PERPETRATOR.value):
+        if role in roles:
+            return role
+    return None
+
+
+def person_record(user: Any, person: Person, relations: frozenset[CaseRelation]) -> PersonRecord:
+    """Build the person page for `user` (the caller has checked `relations` is not empty)."""
+    parts = db.session.execute(
+        select(Case, CaseParty.role)
+        .join(CaseParty, CaseParty.case_id == Case.id)
+        .where(CaseParty.person_id == person.id)
+        .order_by(Case.referred_on.desc())
+    ).all()
+    roles = [role for _case, role in parts]
+    visible_ids = set(
+        db.session.scalars(select(Case.id).where(Case.id.in_([c.id for c, _r in parts]), visible_cases_clause(user)))
+    )
+    dob = person.date_of_birth
+    record = PersonRecord(
+        fields=field_rows(user, person, relations, _protective_role(roles)),
+        age=age_on(dob if isinstance(dob, date) else None, db.utcnow().date()),
+        cases=[(c, r) for c, r in parts if c.id in visible_ids],
+        hidden_cases=sum(1 for c, _r in parts if c.id not in visible_ids),
+    )
+    if PartyRole.VICTIM.value in roles or person.kind == PartyRole.VICTIM.value:
+        record.repeat = repeat_flag(person, db.utcnow().date())
+    if PartyRole.PERPETRATOR.value in roles or person.kind == PartyRole.PERPETRATOR.value:
+        record.serial = serial_flag(person)
+    return record
