@@ -16,12 +16,15 @@ from marac.crypto import ensure_keys, parse_master_key
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config pointing at migrations/, optionally bound to an open connection."""
+def alembic_config(connection: Connection | None = None, master_key: str | None = None) -> Config:
+    """An Alembic config pointing at migrations/, optionally bound to an open connection and given the master key
+    (for data steps that seal values)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         config.attributes["connection"] = connection
+    if master_key is not None:
+        config.attributes["master_key"] = master_key
     return config
 
 
@@ -36,9 +39,9 @@ def upgrade(revision: str = "head", connection: Connection | None = None, master
 
 
 def _upgrade_on(connection: Connection, revision: str, master_key: str | None) -> None:
-    command.upgrade(alembic_config(connection), revision)
     if master_key is None and has_app_context():
         master_key = current_app.config["MARAC_MASTER_KEY"]
+    command.upgrade(alembic_config(connection, master_key), revision)
     if master_key is None or not inspect(connection).has_table("data_keys"):
         return
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:

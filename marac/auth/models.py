@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marac.crypto import TEXT, Encrypted
 from marac.db import Base, PublicId, UTCDateTime, new_public_id, utcnow
 from marac.orgs.models import Agency, Area
 
@@ -45,10 +46,10 @@ class User(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Sign-in refused until this time (lockout with back-off).
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Confirmed TOTP secret (base32); None until enrolled.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    #: Secret shown during enrolment, confirmed by a first code.
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    #: Sealed confirmed TOTP secret (base32); None until enrolled.
+    totp_secret_enc: Mapped[bytes | None] = mapped_column("totp_secret_sealed", LargeBinary)
+    #: Sealed secret shown during enrolment, confirmed by a first code.
+    totp_pending_secret_enc: Mapped[bytes | None] = mapped_column("totp_pending_secret_sealed", LargeBinary)
     #: The last TOTP time step accepted, so each code works once.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     #: When MFA enrolment was confirmed.
@@ -61,6 +62,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When the account was disabled.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    totp_secret = Encrypted(TEXT, column="totp_secret_sealed")
+    totp_pending_secret = Encrypted(TEXT, column="totp_pending_secret_sealed")
 
     agency: Mapped[Agency] = relationship()
     roles: Mapped[list[UserRole]] = relationship(

@@ -1,0 +1,80 @@
+"""Migrations: the schema only through Alembic, and data steps that seal what was stored in plaintext."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from marac import create_app, db
+from marac.auth.models import User
+from marac.db import make_engine
+from marac.migrate import head_revision, upgrade
+from tests.conftest import TEST_SETTINGS, create_test_database
+
+PLAIN_SECRET = "JBSWY3DPEHPK3PXP"
+
+
+def _database_at_0002_with_plaintext_totp(tmp_path: Path) -> tuple[str, object]:
+    url, drop = create_test_database(tmp_path)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        upgrade("0002", connection=conn, master_key=TEST_SETTINGS["MARAC_MASTER_KEY"])
+        conn.execute(
+            text(
+                "INSERT INTO areas (public_id, name, is_active, created_at) VALUES "
+                "('00000000-0000-4000-8000-000000000001', 'Area', true, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO agencies (public_id, name, kind, is_active, created_at) VALUES "
+                "('00000000-0000-4000-8000-000000000002', 'Agency', 'police', true, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (public_id, email, display_name, agency_id, password_hash, is_active, "
+                "must_change_password, failed_attempts, totp_secret, created_at) VALUES "
+                "('00000000-0000-4000-8000-000000000003', 'a@example.org', 'A', "
+                "(SELECT id FROM agencies), 'x', true, false, 0, :secret, CURRENT_TIMESTAMP)"
+            ),
+            {"secret": PLAIN_SECRET},
+        )
+    engine.dispose()
+    return url, drop
+
+
+def test_upgrade_seals_existing_totp_secrets_and_drops_the_plaintext(tmp_path: Path) -> None:
+    url, drop = _database_at_0002_with_plaintext_totp(tmp_path)
+    try:
+        app = create_app({**TEST_SETTINGS, "MARAC_DATABASE_URL": url, "MARAC_INSTANCE_PATH": str(tmp_path)})
+        with app.app_context():
+            upgrade()
+            columns = {c["name"] for c in inspect(db.get_engine()).get_columns("users")}
+            assert "totp_secret" not in columns
+            assert "totp_pending_secret" not in columns
+            raw = db.session.execute(text("SELECT totp_secret_sealed FROM users")).scalar_one()
+            assert PLAIN_SECRET.encode() not in bytes(raw)
+            user = db.session.query(User).one()
+            assert user.totp_secret == PLAIN_SECRET
+            db.session.close()
+            db.get_engine().dispose()
+    finally:
+        drop()
+
+
+def test_sealing_step_refuses_to_run_without_the_master_key(tmp_path: Path) -> None:
+    url, drop = _database_at_0002_with_plaintext_totp(tmp_path)
+    engine = make_engine(url)
+    try:
+        with pytest.raises(RuntimeError, match="marac db upgrade"), engine.begin() as conn:
+            upgrade("0003", connection=conn)
+    finally:
+        engine.dispose()
+        drop()
+
+
+def test_head_is_the_newest_revision() -> None:
+    assert head_revision() == "0003"
