@@ -13,8 +13,8 @@ from sqlalchemy import select
 from marac import db
 from marac.access import Role, route_permission
 from marac.audit.models import AuditEvent
-from tests.conftest import FakeClock
 from marac.sharing.models import BreakGlassGrant
+from tests.conftest import FakeClock
 from tests.factories import login_as, make_area, make_case, make_user
 
 MATRIX_FILE = Path(__file__).parent / "data" / "route_matrix.csv"
