@@ -180,3 +180,31 @@ class PersonSearchForm(FlaskForm):
 
 class DecisionForm(FlaskForm):
     """Link or reject a suggested match (CSRF only)."""
+
+
+class PersonEditForm(PersonFields):
+    """Change a person's details."""
+
+    submit = SubmitField("Save changes", widget=GovSubmitInput())
+
+
+def form_data(person: Any, fields: set[str]) -> dict[str, Any]:
+    """A stored person's readable values, as the edit form shows them (only `fields`)."""
+    from marac.crypto import Unreadable
+    from marac.people.matching import format_phone, format_postcode
+
+    data: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(person, name)
+        if value is None or isinstance(value, Unreadable):
+            continue
+        if name == "phones":
+            value = "\n".join(format_phone(v) for v in value)
+        elif name == "aliases":
+            value = "\n".join(value)
+        elif name == "postcode":
+            value = format_postcode(value)
+        elif name == "interpreter_needed":
+            value = "yes" if value else "no"
+        data[name] = value
+    return data

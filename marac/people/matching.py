@@ -85,6 +85,16 @@ def normalise_phone(raw: str, region: str = "GB") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_phone(e164: str) -> str:
+    """A stored E.164 number as people write it: national format for UK numbers, international otherwise."""
+    try:
+        parsed = phonenumbers.parse(e164, "GB")
+    except phonenumbers.NumberParseException:
+        return e164
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(parsed, style.NATIONAL if parsed.country_code == 44 else style.INTERNATIONAL)
+
+
 def normalise_postcode(raw: str) -> str | None:
     """A UK postcode upper-cased without spaces, or None when it does not look like one."""
     compact = re.sub(r"\s+", "", raw).upper()

@@ -13,7 +13,7 @@ from marac.access import CaseRelation, Sensitivity, can_see_field, field_sensiti
 from marac.cases.models import Case, CaseParty, PartyRole
 from marac.crypto import Unreadable
 from marac.people.flags import RepeatFlag, SerialFlag, repeat_flag, serial_flag
-from marac.people.matching import format_postcode
+from marac.people.matching import format_phone, format_postcode
 from marac.people.models import Person, age_on
 
 #: Person fields in display order, with their labels.
@@ -53,7 +53,7 @@ def display(name: str, value: Any) -> str | None:
     if isinstance(value, Unreadable):
         return "unreadable"
     if isinstance(value, list):
-        return ", ".join(value)
+        return ", ".join(format_phone(v) for v in value) if name == "phones" else ", ".join(value)
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, date):
@@ -120,3 +120,12 @@ def person_record(user: Any, person: Person, relations: frozenset[CaseRelation])
     if PartyRole.PERPETRATOR.value in roles or person.kind == PartyRole.PERPETRATOR.value:
         record.serial = serial_flag(person)
     return record
+
+
+def editable_fields(user: Any, person: Person, relations: frozenset[CaseRelation]) -> tuple[set[str], set[str]]:
+    """(fields the user may see and change, those of them that are unreadable now)."""
+    roles = list(db.session.scalars(select(CaseParty.role).where(CaseParty.person_id == person.id)))
+    role = _protective_role(roles) or person.kind
+    shown = {name for name, _label in FIELDS if can_see_field(user, relations, field_sensitivity(name, role))}
+    unreadable = {name for name in shown if isinstance(getattr(person, name), Unreadable)}
+    return shown, unreadable

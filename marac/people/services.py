@@ -91,9 +91,10 @@ def write_terms(session: Session, ring: Keyring, person: Person, version: int | 
     return len(rows)
 
 
-def _apply(person: Person, details: PersonDetails) -> None:
+def _apply(person: Person, details: PersonDetails, keep: frozenset[str] = frozenset()) -> None:
     for name in SEALED_FIELDS:
-        setattr(person, name, getattr(details, name))
+        if name not in keep:
+            setattr(person, name, getattr(details, name))
 
 
 def record_person(actor: Any, kind: PersonKind, details: PersonDetails) -> Person:
@@ -111,14 +112,21 @@ def record_person(actor: Any, kind: PersonKind, details: PersonDetails) -> Perso
     return person
 
 
-def update_person(actor: Any, person: Person, details: PersonDetails) -> Person:
-    """Change a person's details and rebuild their terms under every index version still in use."""
-    _apply(person, details)
+def update_person(actor: Any, person: Person, details: PersonDetails, keep: frozenset[str] = frozenset()) -> Person:
+    """Change a person's details, leaving the fields in `keep` as they are (those the user may not see), and
+    rebuild their terms under every index version still in use. Audited with the names of the fields changed."""
+    if not (details.given_name or details.family_name) and not {"given_name", "family_name"} & keep:
+        raise PersonError("Enter at least a given name or a family name")
+    before = {name: getattr(person, name) for name in SEALED_FIELDS if name not in keep}
+    _apply(person, details, keep)
+    changed = sorted(name for name, old in before.items() if old != getattr(details, name))
     db.session.flush()
     ring = keyring()
     for version in ring.readable_index_versions:
         write_terms(db.session, ring, person, version)
-    audit.record("person.update", actor=actor, object_type="person", object_id=person.public_id)
+    audit.record(
+        "person.update", actor=actor, object_type="person", object_id=person.public_id, details={"fields": changed}
+    )
     return person
 
 

@@ -19,10 +19,10 @@ from marac.access import (
 )
 from marac.cases.services import audit_unreadable
 from marac.people import services
-from marac.people.forms import DecisionForm, PersonSearchForm
+from marac.people.forms import DecisionForm, PersonEditForm, PersonSearchForm, form_data
 from marac.people.matching import Identifiers
 from marac.people.models import PERSON_KIND_LABELS, Person, PersonKind
-from marac.people.records import person_record
+from marac.people.records import editable_fields, person_record
 from marac.web import PUBLIC_ID
 
 bp = Blueprint("people", __name__, url_prefix="/people")
@@ -147,3 +147,41 @@ def decide(public_id: str, other_id: str, decision: str) -> Response:
         db.session.commit()
         flash(message, "success")
     return redirect(url_for("people.matches", public_id=public_id, case=_return_case()))
+
+
+@bp.route("/<pid:public_id>/edit", methods=["GET", "POST"])
+@require(Permission.CASE_WRITE)
+def edit(public_id: str) -> Page:
+    """Change a person's details. Fields the user may not see are neither shown nor changed."""
+    person, relations = _load_visible(public_id, "person.update")
+    if not can_act_on_person(current_user, relations):
+        audit.record_denial("person.update", object_type="person", object_id=public_id, reason="read_only_relation")
+        abort(403)
+    shown, unreadable = editable_fields(current_user, person, relations)
+    form = PersonEditForm(data=form_data(person, shown) if request.method == "GET" else None)
+    if form.validate_on_submit():
+        details = form.details()
+        keep = _all_fields() - shown | {f for f in unreadable if not getattr(details, f)}
+        try:
+            services.update_person(current_user, person, details, keep=frozenset(keep))
+        except services.PersonError as exc:
+            form.given_name.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash("Details saved.", "success")
+            return redirect(url_for("people.view", public_id=public_id))
+    audit.record("person.view", actor=current_user, object_type="person", object_id=public_id)
+    audit_unreadable(current_user)
+    db.session.commit()
+    status = 400 if request.method == "POST" else 200
+    return render_template("people/edit.html", form=form, person=person, shown=shown, errors=_errors_of(form)), status
+
+
+def _all_fields() -> set[str]:
+    return set(services.SEALED_FIELDS)
+
+
+def _errors_of(form: PersonEditForm) -> list[dict[str, str]]:
+    from marac.forms import error_list
+
+    return error_list(form)
