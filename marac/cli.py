@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -37,6 +38,7 @@ def main() -> None:
 db_group = click.Group("db", help="Database schema (Alembic migrations).")
 users_group = click.Group("users", help="User accounts.")
 audit_group = click.Group("audit", help="The audit trail.")
+keys_group = click.Group("keys", help="Data keys: rotation, status, a new master key.")
 
 
 @db_group.command("upgrade")
@@ -48,6 +50,53 @@ def db_upgrade(revision: str) -> None:
 
     upgrade(revision)
     click.echo(f"database at {revision}")
+
+
+@keys_group.command("rotate")
+@click.option("--index", "index", is_flag=True, help="Rotate the blind-index key instead of the field key.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
+@with_appcontext
+def keys_rotate(index: bool, batch_size: int) -> None:
+    """Move every sealed value (or index term) to a new key version; resumes a rotation that was stopped."""
+    from marac.rotation import rotate_keys, unfinished_rotation
+
+    purpose = "index" if index else "field"
+    earlier = unfinished_rotation(db.session, purpose)
+    done_before = earlier.done_count if earlier else 0
+    started = time.perf_counter()
+    with click.progressbar(length=0, label=f"rotating the {purpose} key") as bar:
+
+        def show(done: int, total: int) -> None:
+            bar.length = max(total, done)
+            bar.update(done - bar.pos)
+
+        rotation = rotate_keys(db.session, purpose, batch_size=batch_size, on_progress=show)
+    rate = (rotation.done_count - done_before) / max(time.perf_counter() - started, 1e-9)
+    unit = "index terms" if index else "fields"
+    click.echo(f"{purpose} key now v{rotation.target_version}: {rotation.done_count} {unit}, {rate:.0f} {unit}/s")
+
+
+@keys_group.command("status")
+@with_appcontext
+def keys_status() -> None:
+    """List every key version and any rotation still to be completed."""
+    from marac.rotation import describe_keys
+
+    for line in describe_keys(db.session):
+        click.echo(line)
+
+
+@keys_group.command("generate-master")
+def keys_generate_master() -> None:
+    """Print a new master key (needs no database or settings)."""
+    from marac.crypto import generate_master_key
+
+    click.echo(generate_master_key())
+    click.echo("store it in MARAC_MASTER_KEY, in a secret store, never in the repository", err=True)
+
+
+# Also on the top-level group, so `marac keys generate-master` works before the settings can build an app.
+cli.add_command(keys_group)
 
 
 def _user_or_exit(email: str):  # type: ignore[no-untyped-def]
@@ -222,5 +271,5 @@ def demo_code(email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command to the app's CLI."""
-    for command in (db_group, users_group, audit_group, serve, demo, demo_code):
+    for command in (db_group, users_group, audit_group, keys_group, serve, demo, demo_code):
         app.cli.add_command(command)
