@@ -70,7 +70,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENCY_REP: _CASE_WORK,
     Role.KEY_ADULT: frozenset(),
     # The DPO sees no case content except by break-glass, which they must then justify like anyone else.
-    Role.DPO: frozenset({Permission.AUDIT_READ, Permission.DISCLOSURE_REVIEW, Permission.BREAK_GLASS}),
+    Role.DPO: frozenset(
+        {Permission.AUDIT_READ, Permission.DISCLOSURE_REVIEW, Permission.BREAK_GLASS, Permission.CASE_READ}
+    ),
     Role.ADMIN: frozenset({Permission.ADMIN_MANAGE}),
 }
 #: Roles that work on cases (a relationship to the case still decides which ones).
@@ -222,12 +224,14 @@ class Sensitivity(StrEnum):
     SAFE_CONTACT = "safe_contact"  # victim's phones and email: IDVA and police
     HEALTH = "health"  # health detail: health agencies and IDVA
     CURRENT_ADDRESS = "current_address"  # victim's (and children's) address: police, IDVA, the referring agency
+    NOT_SHARED = "not_shared"  # a part of the case the disclosure to the user's agency did not include
 
 
 SENSITIVITY_LABELS = {
     Sensitivity.SAFE_CONTACT: "safe contact details (IDVA and police only)",
     Sensitivity.HEALTH: "health detail (health and IDVA only)",
     Sensitivity.CURRENT_ADDRESS: "current address (police, IDVA and the referring agency only)",
+    Sensitivity.NOT_SHARED: "not included in what was shared with your agency",
 }
 
 
@@ -381,7 +385,16 @@ def person_relations(user: Any, person: Any, now: Any = None) -> frozenset[CaseR
 
     from marac import db
     from marac.cases.models import Case, CaseParty
+    from marac.sharing.models import MustNotReceive
 
+    barred = db.session.scalar(
+        select(MustNotReceive.id)
+        .join(CaseParty, CaseParty.case_id == MustNotReceive.case_id)
+        .where(CaseParty.person_id == person.id, MustNotReceive.user_id == user.id)
+        .limit(1)
+    )
+    if barred is not None:
+        return frozenset()  # barred from any case the person is in: nothing about them, whoever recorded them
     found: set[CaseRelation] = set()
     if _case_roles(user) and person.agency_id == user.agency_id:
         found.add(CaseRelation.REFERRING_AGENCY)
@@ -413,3 +426,85 @@ def can_open_case_in(user: Any, area: Any) -> bool:
 def can_act_on_person(user: Any, relations: frozenset[CaseRelation]) -> bool:
     """Whether a user may link, reject or change a person's records (the same rule as acting on a case)."""
     return can(user, Permission.CASE_WRITE) and can_act_on_case(relations)
+
+
+def disclosed_parts(user: Any, relations: frozenset[CaseRelation], case_ids: list[int]) -> frozenset[str] | None:
+    """The parts of these cases disclosed to the user's agency when a disclosure is their only way in (None: they
+    have another relationship, and the disclosure does not narrow what they see)."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.sharing.models import Disclosure
+
+    if relations != frozenset({CaseRelation.DISCLOSURE}):
+        return None
+    rows = db.session.scalars(
+        select(Disclosure.parts).where(
+            Disclosure.case_id.in_(case_ids),
+            Disclosure.to_agency_id == user.agency_id,
+            Disclosure.withdrawn_at.is_(None),
+        )
+    )
+    return frozenset(p for row in rows for p in row.split(",") if p)
+
+
+def field_restriction(
+    user: Any, relations: frozenset[CaseRelation], field: str, party_role: str | None, parts: frozenset[str] | None
+) -> Sensitivity | None:
+    """Why a person field is hidden from the user (None: they may see it). Sensitivity comes first; then, for an
+    agency that sees the case only through a disclosure, what the disclosure included."""
+    sensitivity = field_sensitivity(field, party_role)
+    if not can_see_field(user, relations, sensitivity):
+        return sensitivity or Sensitivity.NOT_SHARED
+    if parts is None:
+        return None
+    subject = "victim" if party_role in {"victim", None} else "household"
+    if subject not in parts:
+        return Sensitivity.NOT_SHARED
+    if sensitivity is Sensitivity.SAFE_CONTACT and "safe_contact" not in parts:
+        return Sensitivity.NOT_SHARED
+    if sensitivity is Sensitivity.HEALTH and "health" not in parts:
+        return Sensitivity.NOT_SHARED
+    return None
+
+
+def cases_with_hidden_victim_name(user: Any, cases: list[Any]) -> set[int]:
+    """Of cases the user may see (a list page), those whose victim's name the user may not see: seen only through a
+    disclosure that did not include the victim's details."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.sharing.models import BreakGlassGrant, Disclosure
+
+    roles = _case_roles(user)
+    areas = user_area_ids(user) if roles & {Role.COORDINATOR, Role.CHAIR} else set()
+    others = [
+        c
+        for c in cases
+        if not roles
+        or (c.referring_agency_id != user.agency_id and c.area_id not in areas and c.assigned_idva_id != user.id)
+    ]
+    if not others:
+        return set()
+    ids = [c.id for c in others]
+    glass = set(
+        db.session.scalars(
+            select(BreakGlassGrant.case_id).where(
+                BreakGlassGrant.case_id.in_(ids),
+                BreakGlassGrant.user_id == user.id,
+                BreakGlassGrant.expires_at > db.utcnow(),
+            )
+        )
+    )
+    with_victim = {
+        case_id
+        for case_id, parts in db.session.execute(
+            select(Disclosure.case_id, Disclosure.parts).where(
+                Disclosure.case_id.in_(ids),
+                Disclosure.to_agency_id == user.agency_id,
+                Disclosure.withdrawn_at.is_(None),
+            )
+        )
+        if "victim" in parts.split(",")
+    }
+    return {i for i in ids if i not in glass and i not in with_victim}

@@ -63,13 +63,17 @@ class GovDateField(DateField):
         self.message = message
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        parts = [str(v).strip() for v in valuelist][:3]
+        parts = [str(v).strip() for v in valuelist]
         if not any(parts):
             self.raw_data = ["", "", ""]
             self.data = None
             return
-        parts += [""] * (3 - len(parts))
+        tampered = len(parts) != 3
+        parts = [*parts, "", ""][:3]
         self.raw_data = parts
+        if tampered:
+            self.data = None
+            raise ValueError(self.message)
         try:
             self.data = date(int(parts[2]), int(parts[1]), int(parts[0]))
         except ValueError:

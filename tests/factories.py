@@ -167,3 +167,51 @@ def make_case(
         add_party(actor, case, perpetrator, PartyRole.PERPETRATOR, Relationship.EX_PARTNER)
     db.session.commit()
     return case
+
+
+# --- incidents and sharing -----------------------------------------------------------------------------------------
+
+
+def make_incident(victim: Person, agency: Agency, occurred_on: date, perpetrator: Person | None = None) -> Any:
+    """A domestic-abuse incident recorded by `agency` against `victim` (and `perpetrator`), not on any case."""
+    from marac.cases.services import record_incident
+
+    incident = record_incident(None, victim=victim, agency=agency, occurred_on=occurred_on, perpetrator=perpetrator)
+    db.session.commit()
+    return incident
+
+
+def make_disclosure(case: Case, to_agency: Agency, actor: User, *, consent: str = "given", **overrides: Any) -> Any:
+    """A disclosure of `case` to `to_agency` by `actor`, who works on the case for its referring agency."""
+    from marac.access import CaseRelation
+    from marac.sharing.services import record_disclosure
+
+    values: dict[str, Any] = {
+        "parts": ["summary", "victim", "household"],
+        "purpose": "Safety planning before the MARAC meeting",
+        "article6_basis": "public_task",
+        "special_condition": "sch1_para18",
+        "consent": consent,
+        "no_consent_reason": None if consent == "given" else "Asking would tell the perpetrator and raise the risk",
+    }
+    values.update(overrides)
+    relations = frozenset({CaseRelation.REFERRING_AGENCY})
+    disclosure = record_disclosure(actor, case, relations, to_agency=to_agency, **values)
+    db.session.commit()
+    return disclosure
+
+
+def make_break_glass_grant(
+    case: Case, user: User, *, hours: int = 4, reason: str = "Victim missing overnight and police need her history"
+) -> Any:
+    """A break-glass grant for `user` on `case`, starting now and lasting `hours`, awaiting the DPO's review."""
+    from datetime import timedelta
+
+    from marac.sharing.models import BreakGlassGrant
+
+    now = db.utcnow()
+    grant = BreakGlassGrant(case_id=case.id, user_id=user.id, granted_at=now, expires_at=now + timedelta(hours=hours))
+    grant.reason = reason
+    db.session.add(grant)
+    db.session.commit()
+    return grant

@@ -16,13 +16,17 @@ from marac.people.models import RELATIONSHIP_LABELS
 class NewCaseForm(PersonFields):
     """Open a case: the area, the referral date, the assigned IDVA, and the victim's details."""
 
-    area = SelectField("MARAC area", widget=GovSelect(), validators=[DataRequired("Select the MARAC area")])
+    area = SelectField(
+        "MARAC area", widget=GovSelect(), validators=[DataRequired("Select the MARAC area")], validate_choice=False
+    )
     referred_on = GovDateField(
         "Date of referral",
         message="Date of referral must be a real date, like 3 11 2026",
         validators=[InputRequired("Enter the date of referral")],
     )
-    idva = SelectField("Assigned IDVA", widget=GovSelect(), description="Leave empty if none is assigned yet")
+    idva = SelectField(
+        "Assigned IDVA", widget=GovSelect(), description="Leave empty if none is assigned yet", validate_choice=False
+    )
     submit = SubmitField("Open case", widget=GovSubmitInput())
 
     def validate_referred_on(self, field: Field) -> None:

@@ -14,6 +14,8 @@ from marac.access import (
     Role,
     can_act_on_case,
     can_open_case_in,
+    cases_with_hidden_victim_name,
+    disclosed_parts,
     require,
     user_area_ids,
 )
@@ -24,7 +26,7 @@ from marac.cases.models import PARTY_ROLE_LABELS, PartyRole
 from marac.forms import add_error, error_list
 from marac.orgs.models import Area
 from marac.people.models import RELATIONSHIP_LABELS, PersonKind, Relationship
-from marac.people.records import field_rows
+from marac.people.records import field_rows, name_from
 from marac.people.services import PersonError, record_person
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -45,8 +47,12 @@ def index() -> str:
     """The cases the user may see, newest referral first."""
     page = _page()
     cases, total = services.list_visible_cases(current_user, page=page, per_page=PER_PAGE)
+    hidden = cases_with_hidden_victim_name(current_user, cases)
+    services.audit_unreadable(current_user)
     db.session.commit()
-    return render_template("cases/index.html", cases=cases, total=total, page=page, per_page=PER_PAGE)
+    return render_template(
+        "cases/index.html", cases=cases, hidden_names=hidden, total=total, page=page, per_page=PER_PAGE
+    )
 
 
 def _areas() -> list[Area]:
@@ -74,9 +80,11 @@ def new() -> Page:
     form.area.choices = [("", "Select")] + [(a.public_id, a.name) for a in areas]
     form.idva.choices = [("", "Not assigned yet")] + [(u.public_id, u.display_name) for u in idvas]
     if form.validate_on_submit():
-        area = next(a for a in areas if a.public_id == form.area.data)
+        area = next((a for a in areas if a.public_id == form.area.data), None)
         idva = next((u for u in idvas if u.public_id == form.idva.data), None)
-        if can_open_case_in(current_user, area):
+        if form.idva.data and idva is None:
+            add_error(form.idva, "Select an IDVA from the list")
+        elif area is not None and can_open_case_in(current_user, area):
             try:
                 victim = record_person(current_user, PersonKind.VICTIM, form.details())
                 case = services.open_case(
@@ -94,7 +102,7 @@ def new() -> Page:
                 flash(f"Case {case.reference} opened. Check whether the victim is already known.", "success")
                 return redirect(url_for("people.matches", public_id=victim.public_id, case=case.public_id))
         else:
-            add_error(form.area, "You cannot open cases in that area")
+            add_error(form.area, "Select an area you work in: you cannot open cases in that one")
     status = 400 if request.method == "POST" else 200
     return render_template("cases/new.html", form=form, errors=error_list(form)), status
 
@@ -106,12 +114,18 @@ def view(public_id: str) -> str:
     view = services.load_case_for(current_user, public_id)
     if view is None:
         abort(404)
+    parts = disclosed_parts(current_user, view.relations, [view.case.id])
+    rows = {
+        pv.party.id: field_rows(current_user, pv.person, view.relations, pv.party.role, parts) for pv in view.parties
+    }
+    services.audit_unreadable(current_user)  # values decrypted for the rows above
     db.session.commit()
     return render_template(
         "cases/view.html",
         view=view,
         can_act=can_act_on_case(view.relations),
-        field_rows=lambda pv: field_rows(current_user, pv.person, view.relations, pv.party.role),
+        rows=rows,
+        names={party_id: name_from(r) for party_id, r in rows.items()},
         sensitivity_labels=SENSITIVITY_LABELS,
         role_labels={r.value: label for r, label in PARTY_ROLE_LABELS.items()},
         relationship_labels={r.value: label for r, label in RELATIONSHIP_LABELS.items()},

@@ -33,19 +33,17 @@ def _choices(values: list[str]) -> list[SelectChoice]:
     return [SelectChoice(v, v or "Select") for v in values]
 
 
-def _text(label: str, max_len: int, hint: str | None = None) -> StringField:
+def _text(label: str, max_len: int, hint: str | None = None, *, optional: bool = True) -> StringField:
+    checks: list[Any] = [Length(max=max_len, message=f"{label} must be {max_len} characters or fewer")]
     return StringField(
-        label,
-        widget=GovTextInput(),
-        validators=[Optional(), Length(max=max_len, message=f"{label} must be {max_len} characters or fewer")],
-        description=hint or "",
+        label, widget=GovTextInput(), validators=[Optional(), *checks] if optional else checks, description=hint or ""
     )
 
 
 class PersonFields(FlaskForm):
     """Identifying and monitoring details of a person (every one sealed when stored)."""
 
-    given_name = _text("Given names", 100)
+    given_name = _text("Given names", 100, optional=False)  # not Optional: its check that a name is given must run
     family_name = _text("Family name", 100)
     aliases = TextAreaField(
         "Other names used",
@@ -151,7 +149,7 @@ class PersonFields(FlaskForm):
 class PersonSearchForm(FlaskForm):
     """Find a person across agencies: any combination of identifiers (sent by POST, never in the address bar)."""
 
-    given_name = _text("Given name", 100)
+    given_name = _text("Given name", 100, optional=False)
     family_name = _text("Family name", 100)
     date_of_birth = GovDateField(
         "Date of birth", message="Date of birth must be a real date, like 27 3 1985", validators=[Optional()]

@@ -40,11 +40,22 @@ LINKABLE = MEDIUM
 MAX_TERM_ROWS = 2000
 
 
+#: Letters that Unicode does not decompose into a base letter and an accent, and the marks that join a name
+#: ("Anne-Marie", "O'Brien", with typographic hyphens and apostrophes too), which are removed.
+_TRANSLITERATE = str.maketrans(
+    {
+        "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "þ": "th", "ð": "d", "đ": "d", "\u0131": "i", "ß": "ss", "ŀ": "l",
+        "-": None, "\u2010": None, "\u2011": None, "\u2012": None, "\u2013": None, "\u2212": None,
+        "'": None, "\u2019": None, "\u2018": None, "`": None,
+    }
+)  # fmt: skip
+
+
 def fold(text: str) -> str:
-    """Case-folded, accents stripped, only letters and single spaces ("Zoë O'Brien-Smith" -> "zoe obriensmith")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    """Case-folded, accents stripped, only letters and single spaces ("Zoë O'Brien-Smith" -> "zoe obriensmith",
+    "Łukasz" -> "lukasz")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold()).translate(_TRANSLITERATE)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = plain.replace("-", "").replace("'", "").replace("\u2019", "")
     return " ".join(_NOT_LETTERS.sub(" ", plain).split())
 
 

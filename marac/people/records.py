@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from marac import db
-from marac.access import CaseRelation, Sensitivity, can_see_field, field_sensitivity, visible_cases_clause
+from marac.access import CaseRelation, Sensitivity, disclosed_parts, field_restriction, visible_cases_clause
 from marac.cases.models import Case, CaseParty, PartyRole
 from marac.crypto import Unreadable
 from marac.people.flags import RepeatFlag, SerialFlag, repeat_flag, serial_flag
@@ -63,13 +63,19 @@ def display(name: str, value: Any) -> str | None:
     return str(value)
 
 
-def field_rows(user: Any, person: Person, relations: frozenset[CaseRelation], party_role: str | None) -> list[FieldRow]:
-    """Every field of a person for this user: values they may see, "restricted" for the rest."""
+def field_rows(
+    user: Any,
+    person: Person,
+    relations: frozenset[CaseRelation],
+    party_role: str | None,
+    parts: frozenset[str] | None = None,
+) -> list[FieldRow]:
+    """Every field of a person for this user: values they may see, "restricted" (and why) for the rest."""
     rows = []
     for name, label in FIELDS:
-        sensitivity = field_sensitivity(name, party_role)
-        if not can_see_field(user, relations, sensitivity):
-            rows.append(FieldRow(label=label, text=None, restricted=sensitivity))
+        restriction = field_restriction(user, relations, name, party_role, parts)
+        if restriction is not None:
+            rows.append(FieldRow(label=label, text=None, restricted=restriction))
             continue
         value = getattr(person, name)
         rows.append(FieldRow(label=label, text=display(name, value), unreadable=isinstance(value, Unreadable)))
@@ -86,6 +92,23 @@ class PersonRecord:
     hidden_cases: int = 0
     repeat: RepeatFlag | None = None
     serial: SerialFlag | None = None
+
+    @property
+    def title(self) -> str:
+        """The name to head the page with, unless the name is not the user's to see."""
+        return name_from(self.fields)
+
+
+NAME_NOT_SHARED = "Name not shared with your agency"
+
+
+def name_from(rows: list[FieldRow]) -> str:
+    """Given and family name from field rows, or a placeholder when they are restricted."""
+    by_label = {row.label: row for row in rows}
+    given, family = by_label["Given names"], by_label["Family name"]
+    if given.restricted or family.restricted:
+        return NAME_NOT_SHARED
+    return " ".join(t for t in (given.text, family.text) if t) or "(no name recorded)"
 
 
 def _protective_role(roles: list[str]) -> str | None:
@@ -108,9 +131,10 @@ def person_record(user: Any, person: Person, relations: frozenset[CaseRelation])
     visible_ids = set(
         db.session.scalars(select(Case.id).where(Case.id.in_([c.id for c, _r in parts]), visible_cases_clause(user)))
     )
+    disclosed = disclosed_parts(user, relations, [c.id for c, _r in parts])
     dob = person.date_of_birth
     record = PersonRecord(
-        fields=field_rows(user, person, relations, _protective_role(roles)),
+        fields=field_rows(user, person, relations, _protective_role(roles), disclosed),
         age=age_on(dob if isinstance(dob, date) else None, db.utcnow().date()),
         cases=[(c, r) for c, r in parts if c.id in visible_ids],
         hidden_cases=sum(1 for c, _r in parts if c.id not in visible_ids),
@@ -124,8 +148,11 @@ def person_record(user: Any, person: Person, relations: frozenset[CaseRelation])
 
 def editable_fields(user: Any, person: Person, relations: frozenset[CaseRelation]) -> tuple[set[str], set[str]]:
     """(fields the user may see and change, those of them that are unreadable now)."""
-    roles = list(db.session.scalars(select(CaseParty.role).where(CaseParty.person_id == person.id)))
-    role = _protective_role(roles) or person.kind
-    shown = {name for name, _label in FIELDS if can_see_field(user, relations, field_sensitivity(name, role))}
+    parties = db.session.execute(
+        select(CaseParty.case_id, CaseParty.role).where(CaseParty.person_id == person.id)
+    ).all()
+    role = _protective_role([r for _c, r in parties]) or person.kind
+    disclosed = disclosed_parts(user, relations, [c for c, _r in parties])
+    shown = {name for name, _label in FIELDS if field_restriction(user, relations, name, role, disclosed) is None}
     unreadable = {name for name in shown if isinstance(getattr(person, name), Unreadable)}
     return shown, unreadable

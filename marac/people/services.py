@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from marac import audit, db
 from marac.crypto import PURPOSE_INDEX, Keyring, keyring
-from marac.people.matching import MAX_TERM_ROWS, Candidate, Identifiers, digests, score_rows
+from marac.people.matching import WEIGHTS, Candidate, Identifiers, digests, score_rows
 from marac.people.models import MatchDecision, Person, PersonKind, PersonTerm
 
 
@@ -139,11 +139,7 @@ def find_candidates(
     wanted = digests(ring, ids, ring.readable_index_versions)
     candidates: list[Candidate] = []
     if wanted:
-        query = select(PersonTerm.person_id, PersonTerm.field).where(PersonTerm.digest.in_(list(wanted)))
-        if exclude is not None:
-            query = query.where(PersonTerm.person_id.not_in(_excluded_ids(exclude)))
-        rows = db.session.execute(query.limit(MAX_TERM_ROWS)).all()
-        candidates = score_rows((r[0], r[1]) for r in rows)[:limit]
+        candidates = score_rows(_matching_rows(list(wanted), exclude, limit))[:limit]
     if audit_search:
         used = sorted({name for name, _value in ids.values()})
         audit.record(
@@ -153,6 +149,26 @@ def find_candidates(
             details={"fields": used, "results": len(candidates)},
         )
     return candidates
+
+
+def _matching_rows(wanted: list[bytes], exclude: Person | None, limit: int) -> list[tuple[int, str]]:
+    """(person id, field) index rows of the best-supported persons. Ranking happens in the database, by summed
+    evidence per person, so a crowded term (a placeholder date of birth shared by thousands) cannot push a strong
+    match out; only then are the rows of the top persons read."""
+    weight = case(WEIGHTS, value=PersonTerm.field, else_=0)
+    ranked = select(PersonTerm.person_id).where(PersonTerm.digest.in_(wanted))
+    if exclude is not None:
+        ranked = ranked.where(PersonTerm.person_id.not_in(_excluded_ids(exclude)))
+    ranked = ranked.group_by(PersonTerm.person_id).order_by(func.sum(weight).desc(), PersonTerm.person_id)
+    top = list(db.session.scalars(ranked.limit(limit * 3)))  # the sum counts name and sound-alike twice: keep spare
+    if not top:
+        return []
+    rows = db.session.execute(
+        select(PersonTerm.person_id, PersonTerm.field).where(
+            PersonTerm.digest.in_(wanted), PersonTerm.person_id.in_(top)
+        )
+    ).all()
+    return [(r[0], r[1]) for r in rows]
 
 
 def _excluded_ids(person: Person) -> Any:
@@ -254,7 +270,6 @@ class CandidateView:
 def describe_candidates(actor: Any, candidates: list[Candidate]) -> list[CandidateView]:
     """Attach each candidate's person, and whether the actor may see their details. For persons the actor may not
     see, only the agency kind that recorded them and how many cases they are in: enough to ask for access."""
-    from marac.access import person_relations
     from marac.cases.models import Case, CaseParty
     from marac.orgs.models import AGENCY_KIND_LABELS, Agency, AgencyKind
 
@@ -277,10 +292,27 @@ def describe_candidates(actor: Any, candidates: list[Candidate]) -> list[Candida
             CandidateView(
                 candidate=cand,
                 person=person,
-                visible=bool(person_relations(actor, person)),
+                visible=_name_visible(actor, person),
                 recorded_by=AGENCY_KIND_LABELS[AgencyKind(agency.kind)] if agency else "Unknown",
                 case_count=len(case_ids),
                 latest_case_public_id=case_ids[0] if case_ids else None,
             )
         )
     return result
+
+
+def _name_visible(actor: Any, person: Person) -> bool:
+    """Whether the actor may see this person's name (and so their details) in a list of matches."""
+    from marac.access import disclosed_parts, field_restriction, person_relations
+    from marac.cases.models import CaseParty
+
+    relations = person_relations(actor, person)
+    if not relations:
+        return False
+    parties = db.session.execute(
+        select(CaseParty.case_id, CaseParty.role).where(CaseParty.person_id == person.id)
+    ).all()
+    roles = {r for _c, r in parties}
+    role = next((r for r in ("victim", "child", "other", "perpetrator") if r in roles), None)
+    parts = disclosed_parts(actor, relations, [c for c, _r in parties])
+    return field_restriction(actor, relations, "given_name", role, parts) is None

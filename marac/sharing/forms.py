@@ -24,7 +24,9 @@ def _choices(mapping: dict[str, str]) -> list[SelectChoice]:
 class DisclosureForm(FlaskForm):
     """Share a case, or part of it, with another agency."""
 
-    to_agency = SelectField("Share with", widget=GovSelect(), validators=[DataRequired("Select the agency")])
+    to_agency = SelectField(
+        "Share with", widget=GovSelect(), validators=[DataRequired("Select the agency")], validate_choice=False
+    )
     parts = SelectMultipleField(
         "What are you sharing?",
         widget=GovCheckboxesInput(),

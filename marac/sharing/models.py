@@ -19,6 +19,10 @@ class Disclosure(Base):
     """Who disclosed which parts of a case to which agency, when, why, and on what lawful basis."""
 
     __tablename__ = "disclosures"
+    __allow_unmapped__ = True  # for the transient count below
+
+    #: Accounts at the receiving agency barred from the case when it was disclosed (set by the service; not stored).
+    barred_accounts: int = 0
 
     #: Surrogate key.
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -128,6 +128,7 @@ def record_disclosure(
     problem = must_not_receive_problem(case, user=recipient)
     if problem:
         raise SharingError(problem)
+    barred = _bar_matching_practitioners(actor, case, to_agency) if recipient is None else 0
     disclosure = Disclosure(
         case_id=case.id,
         from_agency_id=actor.agency_id,
@@ -156,9 +157,35 @@ def record_disclosure(
             "article6": article6_basis,
             "condition": special_condition,
             "consent": consent,
+            "barred_accounts": barred,
         },
     )
+    disclosure.barred_accounts = barred
     return disclosure
+
+
+def _bar_matching_practitioners(actor: Any, case: Case, agency: Agency) -> int:
+    """Before a case goes to a whole agency: put on the must-not-receive list every account there that matches
+    someone on it (a perpetrator or associate working at that agency), so the disclosure cannot reach them."""
+    users = db.session.scalars(select(User).where(User.agency_id == agency.id, User.is_active))
+    barred = 0
+    for user in users:
+        problem = must_not_receive_problem(case, user=user)
+        already = db.session.scalar(
+            select(MustNotReceive.id).where(MustNotReceive.case_id == case.id, MustNotReceive.user_id == user.id)
+        )
+        if problem and already is None:
+            db.session.add(MustNotReceive(case_id=case.id, user_id=user.id, created_by_id=getattr(actor, "id", None)))
+            audit.record(
+                "case.must_not_receive_add",
+                actor=actor,
+                object_type="case",
+                object_id=case.public_id,
+                details={"user": user.public_id, "reason": "matches_listed_person"},
+            )
+            barred += 1
+    db.session.flush()
+    return barred
 
 
 def _check_disclosure(
@@ -274,14 +301,18 @@ def get_grant(public_id: str) -> BreakGlassGrant | None:
 
 
 def reads_during(grant: BreakGlassGrant) -> int:
-    """How many times the case was read under this grant (from the audit trail)."""
+    """How many pages of the case (the case itself and its people) were read under this grant, from the audit."""
     from marac.audit.models import AuditEvent
+    from marac.people.models import Person
 
+    people = select(Person.public_id).join(CaseParty, CaseParty.person_id == Person.id)
+    objects = [grant.case.public_id, *db.session.scalars(people.where(CaseParty.case_id == grant.case_id))]
     return (
         db.session.scalar(
             select(func.count(AuditEvent.seq)).where(
                 AuditEvent.actor_user_id == grant.user_id,
-                AuditEvent.object_id == grant.case.public_id,
+                AuditEvent.action.in_(["case.view", "person.view"]),
+                AuditEvent.object_id.in_(objects),
                 AuditEvent.purpose == "break_glass",
                 AuditEvent.occurred_at >= grant.granted_at,
                 AuditEvent.occurred_at <= grant.expires_at,

@@ -40,10 +40,13 @@ def disclose(public_id: str) -> Page:
     )
     form = DisclosureForm()
     form.to_agency.choices = [("", "Select")] + [(a.public_id, a.name) for a in agencies]
-    if form.validate_on_submit():
-        to_agency = next(a for a in agencies if a.public_id == form.to_agency.data)
+    to_agency = next((a for a in agencies if a.public_id == form.to_agency.data), None)
+    if form.validate_on_submit() and to_agency is None:
+        own = form.to_agency.data == current_user.agency.public_id
+        add_error(form.to_agency, "Choose another agency: not your own" if own else "Select an agency from the list")
+    elif form.validate_on_submit() and to_agency is not None:
         try:
-            services.record_disclosure(
+            disclosure = services.record_disclosure(
                 current_user,
                 view.case,
                 view.relations,
@@ -61,6 +64,11 @@ def disclose(public_id: str) -> Page:
         else:
             db.session.commit()
             flash(f"Disclosure to {to_agency.name} recorded. Their practitioners can now see this case.", "success")
+            if disclosure.barred_accounts:
+                flash(
+                    f"{disclosure.barred_accounts} account(s) at {to_agency.name} match someone on the case's "
+                    "must-not-receive list and have been barred from the case."
+                )
             return redirect(url_for("cases.view", public_id=public_id))
     db.session.commit()  # the read of the case is audited whatever happens to the form
     return render_template("sharing/disclose.html", form=form, view=view, errors=error_list(form)), _status()
