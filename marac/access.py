@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -508,3 +509,21 @@ def cases_with_hidden_victim_name(user: Any, cases: list[Any]) -> set[int]:
         if "victim" in parts.split(",")
     }
     return {i for i in ids if i not in glass and i not in with_victim}
+
+
+#: Marks a user acting outside a web request; never a session token (no session row has it).
+OFFLINE_MARKER = "offline-actor"
+
+
+@contextmanager
+def acting_offline(users: Iterable[Any]) -> Iterator[None]:
+    """Let accounts act outside a web request (demo seeding, jobs, the command line) under the same rules as when
+    signed in: the rules count only authenticated users, so the accounts are marked for the block, in memory."""
+    accounts = list(users)
+    for user in accounts:
+        user.auth_token = OFFLINE_MARKER
+    try:
+        yield
+    finally:
+        for user in accounts:
+            user.auth_token = None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
@@ -73,6 +74,15 @@ def utcnow() -> datetime:
     if clock is not None:
         return cast(Callable[[], datetime], clock)()
     return datetime.now(UTC)
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def london_today() -> date:
+    """Today's date where the service's users are (Europe/London), from the injectable clock: a referral made just
+    after midnight in summer is dated today, not yesterday in UTC."""
+    return utcnow().astimezone(LONDON).date()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -7,7 +7,7 @@ from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectField, 
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from marac.cases.models import PARTY_ROLE_LABELS, PartyRole
-from marac.db import utcnow
+from marac.db import london_today
 from marac.forms import GovDateField
 from marac.people.forms import PersonFields
 from marac.people.models import RELATIONSHIP_LABELS
@@ -31,7 +31,7 @@ class NewCaseForm(PersonFields):
 
     def validate_referred_on(self, field: Field) -> None:
         """Not in the future."""
-        if field.data and field.data > utcnow().date():
+        if field.data and field.data > london_today():
             raise ValidationError("Date of referral must be today or in the past")
 
 

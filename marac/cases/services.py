@@ -41,7 +41,7 @@ def open_case(
     actor: Any, *, area: Area, victim: Person, referring_agency: Agency, referred_on: date, idva: User | None = None
 ) -> Case:
     """Open a case for a victim in an area; the victim becomes its first party."""
-    if referred_on > db.utcnow().date():
+    if referred_on > db.london_today():
         raise CaseError("The referral date cannot be in the future")
     case = Case(
         reference=new_reference(referred_on),
@@ -117,7 +117,7 @@ def record_incident(
     case: Case | None = None,
 ) -> Incident:
     """Record a domestic-abuse incident against a victim (and perpetrator, when known)."""
-    if occurred_on > db.utcnow().date():
+    if occurred_on > db.london_today():
         raise CaseError("The incident date cannot be in the future")
     incident = Incident(
         victim_id=victim.id,

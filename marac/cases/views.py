@@ -92,7 +92,7 @@ def new() -> Page:
                     area=area,
                     victim=victim,
                     referring_agency=current_user.agency,
-                    referred_on=form.referred_on.data or db.utcnow().date(),
+                    referred_on=form.referred_on.data or db.london_today(),
                     idva=idva,
                 )
             except (PersonError, services.CaseError) as exc:

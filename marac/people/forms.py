@@ -9,7 +9,7 @@ from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovSubm
 from wtforms import Field, RadioField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
-from marac.db import utcnow
+from marac.db import london_today
 from marac.forms import GovDateField, lines
 from marac.people.matching import normalise_email, normalise_phone, normalise_postcode
 from marac.people.services import PersonDetails
@@ -90,7 +90,7 @@ class PersonFields(FlaskForm):
 
     def validate_date_of_birth(self, field: Field) -> None:
         """Not in the future."""
-        if field.data and field.data > utcnow().date():
+        if field.data and field.data > london_today():
             raise ValidationError("Date of birth must be in the past")
 
     def validate_phones(self, field: Field) -> None:

@@ -135,12 +135,12 @@ def person_record(user: Any, person: Person, relations: frozenset[CaseRelation])
     dob = person.date_of_birth
     record = PersonRecord(
         fields=field_rows(user, person, relations, _protective_role(roles), disclosed),
-        age=age_on(dob if isinstance(dob, date) else None, db.utcnow().date()),
+        age=age_on(dob if isinstance(dob, date) else None, db.london_today()),
         cases=[(c, r) for c, r in parts if c.id in visible_ids],
         hidden_cases=sum(1 for c, _r in parts if c.id not in visible_ids),
     )
     if PartyRole.VICTIM.value in roles or person.kind == PartyRole.VICTIM.value:
-        record.repeat = repeat_flag(person, db.utcnow().date())
+        record.repeat = repeat_flag(person, db.london_today())
     if PartyRole.PERPETRATOR.value in roles or person.kind == PartyRole.PERPETRATOR.value:
         record.serial = serial_flag(person)
     return record

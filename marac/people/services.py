@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session
 
 from marac import audit, db
 from marac.crypto import PURPOSE_INDEX, Keyring, keyring
-from marac.people.matching import WEIGHTS, Candidate, Identifiers, digests, score_rows
+from marac.people.matching import (
+    WEIGHTS,
+    Candidate,
+    Identifiers,
+    digests,
+    normalise_email,
+    normalise_phone,
+    normalise_postcode,
+    score_rows,
+)
 from marac.people.models import MatchDecision, Person, PersonKind, PersonTerm
 
 
@@ -56,6 +65,36 @@ class PersonDetails:
 SEALED_FIELDS = tuple(PersonDetails.__dataclass_fields__)
 
 
+def normalised(details: PersonDetails) -> PersonDetails:
+    """The details as stored: phones in E.164, postcode without spaces, email folded, blanks as None. Whatever the
+    source (form, import, command line), so matching and display see one format; PersonError on a bad value."""
+    phones = []
+    for raw in details.phones:
+        phone = normalise_phone(raw)
+        if phone is None:
+            raise PersonError("Enter phone numbers like 07700 900 982 or +44 7700 900 982")
+        phones.append(phone)
+    postcode = normalise_postcode(details.postcode) if details.postcode else None
+    if details.postcode and postcode is None:
+        raise PersonError("Enter a real postcode, like AA1 1AA")
+    email = normalise_email(details.email) if details.email else None
+    if details.email and email is None:
+        raise PersonError("Enter an email address in the correct format, like name@example.org")
+    texts: dict[str, Any] = {
+        name: (getattr(details, name) or "").strip() or None
+        for name in SEALED_FIELDS
+        if isinstance(getattr(details, name), str) and name not in {"postcode", "email"}
+    }
+    return replace(
+        details,
+        **texts,
+        aliases=[a.strip() for a in details.aliases if a.strip()],
+        phones=list(dict.fromkeys(phones)),
+        postcode=postcode,
+        email=email,
+    )
+
+
 def identifiers_of(person: Person) -> Identifiers:
     """A stored person's identifiers (decrypted); unreadable values are left out."""
 
@@ -92,6 +131,7 @@ def write_terms(session: Session, ring: Keyring, person: Person, version: int | 
 
 
 def _apply(person: Person, details: PersonDetails, keep: frozenset[str] = frozenset()) -> None:
+    details = normalised(details)
     for name in SEALED_FIELDS:
         if name not in keep:
             setattr(person, name, getattr(details, name))
@@ -117,6 +157,7 @@ def update_person(actor: Any, person: Person, details: PersonDetails, keep: froz
     rebuild their terms under every index version still in use. Audited with the names of the fields changed."""
     if not (details.given_name or details.family_name) and not {"given_name", "family_name"} & keep:
         raise PersonError("Enter at least a given name or a family name")
+    details = normalised(details)
     before = {name: getattr(person, name) for name in SEALED_FIELDS if name not in keep}
     _apply(person, details, keep)
     changed = sorted(name for name, old in before.items() if old != getattr(details, name))

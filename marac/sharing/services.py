@@ -325,7 +325,9 @@ def reads_during(grant: BreakGlassGrant) -> int:
 def review_break_glass(actor: User, grant: BreakGlassGrant, outcome: str, note: str) -> BreakGlassGrant:
     """The DPO's review of one use: justified or not, with a note (required when not justified)."""
     if not can_review_break_glass(actor, grant):
-        raise SharingError("You cannot review your own use of emergency access: another DPO must")
+        if grant.user_id == getattr(actor, "id", None):
+            raise SharingError("You cannot review your own use of emergency access: another DPO must")
+        raise SharingError("Only a data protection officer can review emergency access")
     if grant.reviewed_at is not None:
         raise SharingError("This use has already been reviewed")
     if outcome not in REVIEW_OUTCOMES:

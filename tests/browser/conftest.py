@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -166,9 +167,17 @@ def enter_password(page: Page, account: Account) -> None:
     page.get_by_role("button", name="Continue").click()
 
 
+#: The last time step whose code each authenticator secret used: codes are single-use, so a second sign-in as the
+#: same account within one 30-second step types the next step's code (the server allows one step of drift).
+_LAST_STEP: dict[str, int] = {}
+
+
 def enter_code(page: Page, secret: str) -> None:
-    """Type the current authenticator code, as the user's phone would show it."""
-    page.locator("#code").fill(pyotp.TOTP(secret).now())
+    """Type an authenticator code the server has not seen yet, as the user's phone would show it."""
+    totp = pyotp.TOTP(secret)
+    step = max(int(time.time()) // totp.interval, _LAST_STEP.get(secret, -1) + 1)
+    _LAST_STEP[secret] = step
+    page.locator("#code").fill(totp.generate_otp(step))
     page.get_by_role("button", name="Continue").click()
 
 
