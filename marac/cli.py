@@ -240,7 +240,14 @@ def demo(port: int, seed_only: bool) -> None:
     upgrade()
     accounts_file = Path(current_app.config["MARAC_DEMO_ACCOUNTS_FILE"])
     created = seed_demo(accounts_file)
-    click.echo("seeded synthetic demo data" if created else "demo data already present: kept as it is")
+    if created:
+        click.echo(
+            f"seeded synthetic demo data: {created.cases} cases, {created.persons} people, "
+            f"{created.repeat_victims} repeat victims, {created.disclosures} disclosures, "
+            f"{created.break_glass} break-glass uses"
+        )
+    else:
+        click.echo("demo data already present: kept as it is")
     accounts = json.loads(accounts_file.read_text())
     click.echo(f"\nDemo accounts (passwords and authenticator secrets in {accounts_file}):")
     for account in accounts:
