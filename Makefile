@@ -8,6 +8,7 @@ PYTHON ?= python3
 APT_PACKAGES := chromium fonts-liberation libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help install system-packages python-packages assets demo test lint typecheck test-sqlite test-postgres benchmarks clean
 
@@ -64,8 +65,9 @@ test-postgres: install
 
 test: install lint typecheck test-sqlite test-postgres
 
+# Every benchmark at full size on SQLite and PostgreSQL (~20 min); pick with e.g. BENCH_ARGS="people --persons 100000 --db sqlite".
 benchmarks: install
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/dist .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from flask import has_request_context
-from sqlalchemy import Select, Table, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from marac import audit, db
@@ -388,15 +388,16 @@ def _persons_after(run: _Run, after: int, *, stale_only: bool) -> Sequence[Any]:
 def _rebuild_terms(run: _Run, persons: Sequence[Any]) -> int:
     """Write the persons' terms under the target version and delete their terms under any other."""
     from marac.people.models import PersonTerm
-    from marac.people.services import write_terms
+    from marac.people.services import term_rows
 
     ring = run.ring()
-    written = sum(write_terms(run.session, ring, person, run.target) for person in persons)
-    old = delete(PersonTerm).where(
-        PersonTerm.person_id.in_([p.id for p in persons]), PersonTerm.key_version != run.target
-    )
+    rows = [row for person in persons for row in term_rows(ring, person, run.target)]
+    # One DELETE and one INSERT per batch (not per person): the round trips dominated index rotation.
+    old = delete(PersonTerm).where(PersonTerm.person_id.in_([p.id for p in persons]))
     run.session.execute(old.execution_options(synchronize_session=False))
-    return written
+    if rows:
+        run.session.execute(insert(PersonTerm), rows)
+    return len(rows)
 
 
 def _progress(rotation: KeyRotation) -> dict[str, int]:

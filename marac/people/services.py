@@ -120,14 +120,18 @@ def write_terms(session: Session, ring: Keyring, person: Person, version: int | 
     """Replace the person's blind-index terms for one index version (the active one by default)."""
     version = ring.active_version(PURPOSE_INDEX) if version is None else version
     session.execute(delete(PersonTerm).where(PersonTerm.person_id == person.id, PersonTerm.key_version == version))
-    pairs = identifiers_of(person).values()
-    rows = [
-        {"person_id": person.id, "field": name, "key_version": version, "digest": ring.term(name, value, version)}
-        for name, value in pairs
-    ]
+    rows = term_rows(ring, person, version)
     if rows:
         session.execute(insert(PersonTerm), rows)
     return len(rows)
+
+
+def term_rows(ring: Keyring, person: Person, version: int) -> list[dict[str, Any]]:
+    """The person's blind-index rows under one index version (not yet written)."""
+    return [
+        {"person_id": person.id, "field": name, "key_version": version, "digest": ring.term(name, value, version)}
+        for name, value in identifiers_of(person).values()
+    ]
 
 
 def _apply(person: Person, details: PersonDetails, keep: frozenset[str] = frozenset()) -> None:
