@@ -310,6 +310,9 @@ class CandidateView:
     recorded_by: str
     case_count: int
     latest_case_public_id: str | None
+    #: Name and date of birth as shown, decrypted here (so a value that fails to open is audited with the page).
+    name: str | None = None
+    born: str | None = None
 
 
 def describe_candidates(actor: Any, candidates: list[Candidate]) -> list[CandidateView]:
@@ -333,11 +336,15 @@ def describe_candidates(actor: Any, candidates: list[Candidate]) -> list[Candida
             )
         )
         agency = db.session.get(Agency, person.agency_id) if person.agency_id else None
+        visible = _name_visible(actor, person)
+        dob = person.date_of_birth if visible else None
         result.append(
             CandidateView(
                 candidate=cand,
                 person=person,
-                visible=_name_visible(actor, person),
+                visible=visible,
+                name=person.display_name if visible else None,
+                born=(f"{dob.day} {dob:%b %Y}" if isinstance(dob, date) else str(dob)) if dob is not None else None,
                 recorded_by=AGENCY_KIND_LABELS[AgencyKind(agency.kind)] if agency else "Unknown",
                 case_count=len(case_ids),
                 latest_case_public_id=case_ids[0] if case_ids else None,

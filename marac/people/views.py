@@ -18,6 +18,7 @@ from marac.access import (
     require,
 )
 from marac.cases.services import audit_unreadable
+from marac.forms import error_list
 from marac.people import services
 from marac.people.forms import DecisionForm, PersonEditForm, PersonSearchForm, form_data
 from marac.people.matching import Identifiers
@@ -59,17 +60,10 @@ def search() -> Page:
             form.given_name.errors = ["Enter both a given and a family name, or another detail, to search"]
         else:
             results = services.describe_candidates(current_user, services.find_candidates(current_user, ids, limit=20))
-            db.session.commit()
             audit_unreadable(current_user)
             db.session.commit()
     status = 400 if request.method == "POST" and form.errors else 200
-    return render_template("people/search.html", form=form, results=results, errors=_errors(form)), status
-
-
-def _errors(form: PersonSearchForm) -> list[dict[str, str]]:
-    from marac.forms import error_list
-
-    return error_list(form)
+    return render_template("people/search.html", form=form, results=results, errors=error_list(form)), status
 
 
 @bp.route("/<pid:public_id>")
@@ -174,14 +168,8 @@ def edit(public_id: str) -> Page:
     audit_unreadable(current_user)
     db.session.commit()
     status = 400 if request.method == "POST" else 200
-    return render_template("people/edit.html", form=form, person=person, shown=shown, errors=_errors_of(form)), status
+    return render_template("people/edit.html", form=form, person=person, shown=shown, errors=error_list(form)), status
 
 
 def _all_fields() -> set[str]:
     return set(services.SEALED_FIELDS)
-
-
-def _errors_of(form: PersonEditForm) -> list[dict[str, str]]:
-    from marac.forms import error_list
-
-    return error_list(form)
