@@ -28,6 +28,8 @@ from marac.orgs.models import Area
 from marac.people.models import RELATIONSHIP_LABELS, PersonKind, Relationship
 from marac.people.records import field_rows, name_from
 from marac.people.services import PersonError, record_person
+from marac.sharing.forms import ConfirmForm
+from marac.sharing.services import PARTS, disclosures_for_case
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 Page = str | tuple[str, int] | Response
@@ -126,6 +128,9 @@ def view(public_id: str) -> str:
         can_act=can_act_on_case(view.relations),
         rows=rows,
         names={party_id: name_from(r) for party_id, r in rows.items()},
+        disclosures=disclosures_for_case(view.case) if can_act_on_case(view.relations) else [],
+        confirm=ConfirmForm(),
+        parts_labels=PARTS,
         sensitivity_labels=SENSITIVITY_LABELS,
         role_labels={r.value: label for r, label in PARTY_ROLE_LABELS.items()},
         relationship_labels={r.value: label for r, label in RELATIONSHIP_LABELS.items()},

@@ -14,6 +14,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import RadioField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from marac.forms import email_field
 from marac.sharing.services import ARTICLE6, CONDITIONS, CONSENT, PARTS, REVIEW_OUTCOMES
 
 
@@ -104,3 +105,14 @@ class ReviewForm(FlaskForm):
         validators=[Length(max=2000, message="Note must be 2000 characters or fewer")],
     )
     submit = SubmitField("Record review", widget=GovSubmitInput())
+
+
+class BarAccountForm(FlaskForm):
+    """Put a platform account on a case's must-not-receive list."""
+
+    email = email_field("Email address of the account", "Enter the email address of the account")
+    submit = SubmitField("Add to the list", widget=GovSubmitInput())
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something (CSRF only)."""

@@ -96,7 +96,13 @@ def add_user_to_must_not_receive(
     entry = MustNotReceive(case_id=case.id, user_id=user.id, created_by_id=getattr(actor, "id", None))
     db.session.add(entry)
     db.session.flush()
-    audit.record("case.must_not_receive_add", actor=actor, object_type="case", object_id=case.public_id)
+    audit.record(
+        "case.must_not_receive_add",
+        actor=actor,
+        object_type="case",
+        object_id=case.public_id,
+        details={"user": user.public_id},
+    )
     return entry
 
 
@@ -348,3 +354,45 @@ def review_break_glass(actor: User, grant: BreakGlassGrant, outcome: str, note: 
         details={"outcome": outcome, "case": grant.case.public_id},
     )
     return grant
+
+
+def withdraw_disclosure(actor: Any, relations: frozenset[CaseRelation], disclosure: Disclosure) -> Disclosure:
+    """End the access a disclosure gave (what was already seen stays seen; the record of it stays for the DPO)."""
+    if not can_act_on_case(relations):
+        raise SharingError("Only those working on the case can withdraw a disclosure")
+    if disclosure.withdrawn_at is not None:
+        raise SharingError("This disclosure has already been withdrawn")
+    disclosure.withdrawn_at = db.utcnow()
+    db.session.flush()
+    audit.record(
+        "disclosure.withdraw",
+        actor=actor,
+        object_type="case",
+        object_id=disclosure.case.public_id,
+        details={"disclosure": disclosure.public_id, "to_agency": disclosure.to_agency.public_id},
+    )
+    return disclosure
+
+
+def bar_user_by_email(actor: Any, case: Case, relations: frozenset[CaseRelation], email: str) -> MustNotReceive:
+    """Put a platform account on the case's must-not-receive list by its sign-in email."""
+    from marac.auth.services import find_user_by_email
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise SharingError("There is no account with that email address")
+    if user.id == getattr(actor, "id", None):
+        raise SharingError("You cannot bar your own account")
+    already = db.session.scalar(
+        select(MustNotReceive.id).where(MustNotReceive.case_id == case.id, MustNotReceive.user_id == user.id)
+    )
+    if already is not None:
+        raise SharingError("That account is already on the list")
+    return add_user_to_must_not_receive(actor, case, relations, user)
+
+
+def must_not_receive_entries(case: Case) -> list[MustNotReceive]:
+    """The case's must-not-receive list, oldest first."""
+    return list(
+        db.session.scalars(select(MustNotReceive).where(MustNotReceive.case_id == case.id).order_by(MustNotReceive.id))
+    )

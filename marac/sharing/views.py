@@ -9,11 +9,11 @@ from werkzeug.wrappers import Response
 
 from marac import audit, db
 from marac.access import Permission, can_act_on_case, require
-from marac.cases.services import get_case, load_case_for
+from marac.cases.services import CaseView, get_case, load_case_for
 from marac.forms import add_error, error_list
 from marac.orgs.models import Agency
 from marac.sharing import services
-from marac.sharing.forms import BreakGlassForm, DisclosureForm, ReviewForm
+from marac.sharing.forms import BarAccountForm, BreakGlassForm, ConfirmForm, DisclosureForm, ReviewForm
 
 bp = Blueprint("sharing", __name__)
 Page = str | tuple[str, int] | Response
@@ -27,12 +27,7 @@ def _status() -> int:
 @require(Permission.CASE_WRITE)
 def disclose(public_id: str) -> Page:
     """Share a case, or part of it, with another agency, recording why it is lawful."""
-    view = load_case_for(current_user, public_id)
-    if view is None:
-        abort(404)
-    if not can_act_on_case(view.relations):
-        audit.record_denial("disclosure.create", object_type="case", object_id=public_id, reason="read_only_relation")
-        abort(403)
+    view = _working_view(public_id, "disclosure.create")
     agencies = list(
         db.session.scalars(
             select(Agency).where(Agency.is_active, Agency.id != current_user.agency_id).order_by(Agency.name)
@@ -97,6 +92,59 @@ def break_glass(public_id: str) -> Page:
             return redirect(url_for("cases.view", public_id=public_id))
     hours = int(current_app.config["MARAC_BREAK_GLASS_HOURS"])
     return render_template("sharing/break_glass.html", form=form, hours=hours, errors=error_list(form)), _status()
+
+
+def _working_view(public_id: str, action: str) -> CaseView:
+    """The case for someone working on it: 404 when they may not see it, 403 (audited) when they may only read."""
+    view = load_case_for(current_user, public_id)
+    if view is None:
+        abort(404)
+    if not can_act_on_case(view.relations):
+        audit.record_denial(action, object_type="case", object_id=public_id, reason="read_only_relation")
+        abort(403)
+    return view
+
+
+@bp.route("/cases/<pid:public_id>/must-not-receive", methods=["GET", "POST"])
+@require(Permission.CASE_WRITE)
+def must_not_receive(public_id: str) -> Page:
+    """The case's must-not-receive list: perpetrators (added with them) and any platform accounts barred."""
+    view = _working_view(public_id, "case.must_not_receive_add")
+    form = BarAccountForm()
+    if form.validate_on_submit():
+        try:
+            services.bar_user_by_email(current_user, view.case, view.relations, form.email.data or "")
+        except services.SharingError as exc:
+            add_error(form.email, str(exc))
+        else:
+            db.session.commit()
+            flash("Account added to the must-not-receive list: it can no longer see this case.", "success")
+            return redirect(url_for("sharing.must_not_receive", public_id=public_id))
+    entries = services.must_not_receive_entries(view.case)
+    db.session.commit()
+    return render_template(
+        "sharing/must_not_receive.html", view=view, entries=entries, form=form, errors=error_list(form)
+    ), _status()
+
+
+@bp.route("/cases/<pid:public_id>/disclosures/<pid:disclosure_id>/withdraw", methods=["POST"])
+@require(Permission.CASE_WRITE)
+def withdraw(public_id: str, disclosure_id: str) -> Response:
+    """End the access a disclosure gave an agency."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    view = _working_view(public_id, "disclosure.withdraw")
+    disclosure = next((d for d in services.disclosures_for_case(view.case) if d.public_id == disclosure_id), None)
+    if disclosure is None:
+        abort(404)
+    try:
+        services.withdraw_disclosure(current_user, view.relations, disclosure)
+    except services.SharingError as exc:
+        flash(str(exc))
+    else:
+        flash(f"Disclosure to {disclosure.to_agency.name} withdrawn: they can no longer see this case.", "success")
+    db.session.commit()
+    return redirect(url_for("cases.view", public_id=public_id))
 
 
 # --- the DPO -------------------------------------------------------------------------------------------------------
