@@ -275,7 +275,10 @@ def case_relations(user: Any, case: Any, now: Any = None) -> frozenset[CaseRelat
     if case_roles:
         if user.agency_id == case.referring_agency_id:
             found.add(CaseRelation.REFERRING_AGENCY)
-        in_area = case.area_id in user_area_ids(user)
+        from marac.cases.models import PRE_SUBMISSION
+
+        # A referral still being written (or returned to its referrer) is the referring agency's alone.
+        in_area = case.area_id in user_area_ids(user) and case.status not in PRE_SUBMISSION
         if in_area and Role.COORDINATOR in case_roles:
             found.add(CaseRelation.AREA_COORDINATOR)
         if in_area and Role.CHAIR in case_roles:
@@ -321,7 +324,9 @@ def visible_cases_clause(user: Any, now: Any = None) -> Any:
     if case_roles:
         clauses.append(Case.referring_agency_id == user.agency_id)
         if case_roles & {Role.COORDINATOR, Role.CHAIR}:
-            clauses.append(Case.area_id.in_(user_area_ids(user)))
+            from marac.cases.models import PRE_SUBMISSION
+
+            clauses.append(and_(Case.area_id.in_(user_area_ids(user)), Case.status.not_in(PRE_SUBMISSION)))
         if Role.IDVA in case_roles:
             clauses.append(Case.assigned_idva_id == user.id)
         clauses.append(

@@ -2,7 +2,7 @@
 
 from marac.audit.models import AuditEvent
 from marac.auth.models import AuthSession, User, UserRole, user_areas
-from marac.cases.models import Case, CaseParty, Incident
+from marac.cases.models import Case, CaseEvent, CaseParty, Incident, Questionnaire, Referral, RiskAssessment, SafetyPlan
 from marac.crypto import DataKey, KeyRotation
 from marac.orgs.models import Agency, Area, agency_areas
 from marac.people.models import HouseholdLink, MatchDecision, Person, PersonTerm
@@ -15,6 +15,7 @@ __all__ = [
     "AuthSession",
     "BreakGlassGrant",
     "Case",
+    "CaseEvent",
     "CaseParty",
     "DataKey",
     "Disclosure",
@@ -25,6 +26,10 @@ __all__ = [
     "MustNotReceive",
     "Person",
     "PersonTerm",
+    "Questionnaire",
+    "Referral",
+    "RiskAssessment",
+    "SafetyPlan",
     "User",
     "UserRole",
     "agency_areas",

@@ -77,4 +77,4 @@ def test_sealing_step_refuses_to_run_without_the_master_key(tmp_path: Path) -> N
 
 
 def test_head_is_the_newest_revision() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"

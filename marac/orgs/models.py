@@ -65,6 +65,16 @@ class Area(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     #: When it was set up.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: DASH score from which the grade is medium.
+    medium_risk_from: Mapped[int] = mapped_column(default=10, server_default="10")
+    #: DASH score from which the grade is high.
+    high_risk_from: Mapped[int] = mapped_column(default=14, server_default="14")
+    #: DASH score from which a case meets the "visible high risk" MARAC criterion.
+    marac_threshold: Mapped[int] = mapped_column(default=14, server_default="14")
+    #: Incidents in the previous 12 months that make "potential escalation".
+    escalation_incidents: Mapped[int] = mapped_column(default=3, server_default="3")
+    #: Working days a referral may wait for sign-off or a decision before it shows as overdue.
+    referral_target_days: Mapped[int] = mapped_column(default=2, server_default="2")
 
     agencies: Mapped[list[Agency]] = relationship(secondary=agency_areas, back_populates="areas")
 
