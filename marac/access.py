@@ -532,3 +532,28 @@ def acting_offline(users: Iterable[Any]) -> Iterator[None]:
     finally:
         for user in accounts:
             user.auth_token = None
+
+
+def can_sign_off(user: Any, case: Any, referrer_id: int | None) -> bool:
+    """A supervisor at the referring agency signs off (or returns) its referrals, but never their own."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return Role.SUPERVISOR in user_roles(user) and user.agency_id == case.referring_agency_id and user.id != referrer_id
+
+
+def can_decide_referral(relations: frozenset[CaseRelation]) -> bool:
+    """The coordinator of the case's area decides on a referral and allocates the IDVA."""
+    return CaseRelation.AREA_COORDINATOR in relations
+
+
+def can_own_case_work(user: Any, case: Any) -> bool:
+    """Whether a user may be named to own work on a case (a safety plan, a risk review): an active account that sees
+    the case when signed in, other than by break-glass (which ends within hours). They need not be signed in now."""
+    if user is None or not user.is_active:
+        return False
+    if getattr(user, "is_authenticated", False):
+        relations = case_relations(user, case)
+    else:
+        with acting_offline([user]):
+            relations = case_relations(user, case)
+    return bool(relations - {CaseRelation.BREAK_GLASS})

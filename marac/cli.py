@@ -39,6 +39,7 @@ db_group = click.Group("db", help="Database schema (Alembic migrations).")
 users_group = click.Group("users", help="User accounts.")
 audit_group = click.Group("audit", help="The audit trail.")
 keys_group = click.Group("keys", help="Data keys: rotation, status, a new master key.")
+questionnaires_group = click.Group("questionnaires", help="Risk questionnaires (definitions as data).")
 
 
 @db_group.command("upgrade")
@@ -97,6 +98,34 @@ def keys_generate_master() -> None:
 
 # Also on the top-level group, so `marac keys generate-master` works before the settings can build an app.
 cli.add_command(keys_group)
+
+
+@questionnaires_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def questionnaires_load(file: Path) -> None:
+    """Load a definition as a new version, used for new assessments (earlier versions are kept)."""
+    from marac.cases.questionnaires import load_questionnaire
+
+    try:
+        questionnaire = load_questionnaire(json.loads(file.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise click.ClickException(f"{file.name}: {exc}") from exc
+    db.session.commit()
+    count = len(questionnaire.definition["questions"])  # type: ignore[arg-type]
+    click.echo(f"loaded {questionnaire.key} v{questionnaire.version} ({count} questions), now used for new assessments")
+
+
+@questionnaires_group.command("list")
+@with_appcontext
+def questionnaires_list() -> None:
+    """List every loaded questionnaire version and which one new assessments use."""
+    from marac.cases.questionnaires import list_questionnaires
+
+    for q in list_questionnaires():
+        state = "active" if q.is_active else "replaced"
+        count = len(q.definition["questions"])  # type: ignore[arg-type]
+        click.echo(f"{q.key:<20} v{q.version:<3} {state:<8} {q.scale:<9} {count:>2} questions  {q.name}")
 
 
 def _user_or_exit(email: str):  # type: ignore[no-untyped-def]
@@ -278,5 +307,5 @@ def demo_code(email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command to the app's CLI."""
-    for command in (db_group, users_group, audit_group, keys_group, serve, demo, demo_code):
+    for command in (db_group, users_group, audit_group, keys_group, questionnaires_group, serve, demo, demo_code):
         app.cli.add_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -92,6 +93,22 @@ def _master_key(env: Mapping[str, str], production: bool, instance: Path) -> str
     return value
 
 
+def _json_days(env: Mapping[str, str], name: str) -> dict[str, int]:
+    """A JSON object of name -> whole days (0-90); which names are known is checked where they are used."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f'{name} must be a JSON object like {{"released_from_custody": 1}}') from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 90 for v in value.values()
+    ):
+        raise ConfigError(f"{name} must map each trigger to a whole number of days from 0 to 90")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from MARAC_* variables, validating production safety."""
     env = os.environ if env is None else env
@@ -133,6 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MARAC_REPEAT_WINDOW_MONTHS": _int(env, "MARAC_REPEAT_WINDOW_MONTHS", 12, minimum=1),
         "MARAC_SERIAL_VICTIMS": _int(env, "MARAC_SERIAL_VICTIMS", 2, minimum=2),
         "MARAC_BREAK_GLASS_HOURS": _int(env, "MARAC_BREAK_GLASS_HOURS", 4, minimum=1),
+        "MARAC_TRIGGER_REVIEW_DAYS": _json_days(env, "MARAC_TRIGGER_REVIEW_DAYS"),
         "MARAC_DEMO_ACCOUNTS_FILE": str(instance / "demo-accounts.json"),
     }
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):

@@ -46,6 +46,10 @@ def _upgrade_on(connection: Connection, revision: str, master_key: str | None) -
         return
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
         ensure_keys(session, parse_master_key(master_key))
+        if inspect(connection).has_table("questionnaires"):
+            from marac.cases.questionnaires import ensure_builtin_questionnaires
+
+            ensure_builtin_questionnaires(session)
         session.commit()
 
 

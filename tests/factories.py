@@ -215,3 +215,53 @@ def make_break_glass_grant(
     db.session.add(grant)
     db.session.commit()
     return grant
+
+
+# --- safety plans, reassessment triggers and referrals waiting -----------------------------------------------------
+
+
+def relations_as_signed_in(user: User, case: Case) -> frozenset[Any]:
+    """The user's relations to `case` as they would be when signed in (services take them from the view)."""
+    from marac.access import acting_offline, case_relations
+
+    with acting_offline([user]):
+        return case_relations(user, case)
+
+
+def make_safety_plan(
+    case: Case,
+    actor: User,
+    *,
+    owner: User | None = None,
+    review_on: date | None = None,
+    measures: list[str] | None = None,
+    detail: str = "Sanctuary fitted at the front door; neighbour to call 999 on seeing him",
+) -> Any:
+    """An active safety plan on `case` made by `actor` (who works on it), owned by `owner` (the actor by default),
+    due for review in 14 days unless told."""
+    from datetime import timedelta
+
+    from marac.cases.plans import create_safety_plan
+
+    plan = create_safety_plan(
+        actor,
+        case,
+        relations_as_signed_in(actor, case),
+        owner=owner or actor,
+        measures=measures or ["sanctuary_scheme", "personal_alarm"],
+        detail=detail,
+        review_on=review_on or db.london_today() + timedelta(days=14),
+    )
+    db.session.commit()
+    return plan
+
+
+def make_waiting_referral(case: Case, *, status: str, submitted_at: Any, signed_off_at: Any = None) -> Any:
+    """A referral on `case` submitted (and signed off) at the given times, the case waiting in `status`."""
+    from marac.cases.models import Referral
+
+    referral = Referral(case_id=case.id, submitted_at=submitted_at, signed_off_at=signed_off_at)
+    case.status = status
+    db.session.add(referral)
+    db.session.commit()
+    return referral

@@ -173,3 +173,14 @@ def test_development_generates_a_private_master_key_file_once(tmp_path: Path) ->
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert first["MARAC_MASTER_KEY"] == key_file.read_text().strip()
     assert load_settings(env)["MARAC_MASTER_KEY"] == first["MARAC_MASTER_KEY"]
+
+
+def test_trigger_review_days_are_read_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, MARAC_TRIGGER_REVIEW_DAYS='{"released_from_custody": 0}'))
+    assert settings["MARAC_TRIGGER_REVIEW_DAYS"] == {"released_from_custody": 0}
+
+
+@pytest.mark.parametrize("value", ["not json", "[1]", '{"court_date": 91}', '{"court_date": true}'])
+def test_bad_trigger_review_days_refuse_to_start_naming_the_setting(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="MARAC_TRIGGER_REVIEW_DAYS"):
+        load_settings(production(tmp_path, MARAC_TRIGGER_REVIEW_DAYS=value))

@@ -41,6 +41,7 @@ from sqlalchemy.engine import make_url
 from marac import db
 from marac.audit.models import AuditEvent
 from marac.auth.models import User
+from marac.cases.models import Questionnaire
 from marac.crypto import (
     FORMAT,
     HEADER,
@@ -173,6 +174,17 @@ def secrets_of_accounts(seeded: Seeded) -> None:
         seeded.random_text.update(s.encode() for s in (user.totp_secret, user.totp_pending_secret) if s)
 
 
+def _strings_in(value: object) -> list[str]:
+    """Every string inside a JSON value, as stored (json escapes non-ASCII, so those stay as written)."""
+    if isinstance(value, str):
+        return [json.dumps(value)[1:-1]]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings_in(v)]
+    return []
+
+
 def clear_by_design(seeded: Seeded) -> None:
     """Values stored in clear on purpose: staff and organisation names, every date that is not a person's, and the
     words of enumerated columns. All but the words are blanked before searching: in a SQLite record neighbouring
@@ -182,6 +194,8 @@ def clear_by_design(seeded: Seeded) -> None:
     for user in db.session.scalars(select(User)):
         long += [user.display_name, user.email]
     long += [a.name for a in db.session.scalars(select(Agency))] + [a.name for a in db.session.scalars(select(Area))]
+    for questionnaire in db.session.scalars(select(Questionnaire)):  # question wording ("stalking" holds "king")
+        long += [questionnaire.name, *_strings_in(questionnaire.definition)]
     words: list[str] = []
     for table in db.Base.metadata.sorted_tables:
         for column in table.columns if table.name != Person.__tablename__ else []:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from flask import Flask
+from sqlalchemy import inspect, select, text
 
 from marac import create_app, db
 from marac.auth.models import User
@@ -78,3 +79,10 @@ def test_sealing_step_refuses_to_run_without_the_master_key(tmp_path: Path) -> N
 
 def test_head_is_the_newest_revision() -> None:
     assert head_revision() == "0004"
+
+
+def test_upgrade_loads_the_shipped_questionnaires(app: Flask) -> None:
+    from marac.cases.models import Questionnaire
+
+    loaded = db.session.scalars(select(Questionnaire.key).where(Questionnaire.is_active)).all()
+    assert sorted(loaded) == ["dara-frequency", "dash-ric"]
