@@ -126,10 +126,13 @@ def _register_blueprints(app: Flask) -> None:
     from marac.admin.views import bp as admin_bp
     from marac.audit.views import bp as audit_bp
     from marac.auth.views import bp as auth_bp
+    from marac.cases.casework_views import bp as casework_bp
+    from marac.cases.referral_views import bp as referrals_bp
     from marac.cases.views import bp as cases_bp
     from marac.home.views import bp as home_bp
     from marac.people.views import bp as people_bp
     from marac.sharing.views import bp as sharing_bp
 
-    for blueprint in (auth_bp, home_bp, admin_bp, audit_bp, cases_bp, people_bp, sharing_bp):
+    blueprints = (auth_bp, home_bp, admin_bp, audit_bp, cases_bp, referrals_bp, casework_bp, people_bp, sharing_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
