@@ -273,7 +273,8 @@ def demo(port: int, seed_only: bool) -> None:
         click.echo(
             f"seeded synthetic demo data: {created.cases} cases, {created.persons} people, "
             f"{created.repeat_victims} repeat victims, {created.disclosures} disclosures, "
-            f"{created.break_glass} break-glass uses"
+            f"{created.break_glass} break-glass uses, {created.referrals_in_progress} referrals in progress, "
+            f"{created.overdue} overdue reviews"
         )
     else:
         click.echo("demo data already present: kept as it is")

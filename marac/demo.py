@@ -22,6 +22,7 @@ from marac.auth import passwords
 from marac.auth.accounts import create_user
 from marac.auth.models import User
 from marac.demo_cases import DemoStats, seed_cases
+from marac.demo_work import PIPELINE, seed_casework
 from marac.orgs.models import Agency, AgencyKind
 from marac.orgs.services import save_agency, save_area
 from marac.people.flags import months_before
@@ -322,6 +323,10 @@ def seed_demo(accounts_file: Path, seed: int = 2026) -> DemoStats | None:
         users[login] = user
     people = SyntheticPeople(seed + 1, [*(u.display_name for u in users.values()), *agencies, *areas, *users])
     stats = seed_cases(list(areas.values()), list(agencies.values()), users, people)
+    victims = [people.victim(0) for _ in PIPELINE]
+    perps = [people.perpetrator(v, 0, Relationship.EX_PARTNER, False) for v in victims]
+    work = seed_casework(north, users, victims, perps)
+    stats.referrals_in_progress, stats.overdue = work.referrals, work.overdue_plans + work.overdue_reviews
     db.session.commit()
     _write_accounts(accounts_file, accounts)
     return stats

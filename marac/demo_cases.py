@@ -136,6 +136,8 @@ class DemoStats:
     repeat_victims: int = 0
     disclosures: int = 0
     break_glass: int = 0
+    referrals_in_progress: int = 0
+    overdue: int = 0
 
 
 @dataclass

@@ -308,3 +308,18 @@ def test_every_run_makes_the_same_people(demo: Demo, tmp_path: Path) -> None:
     finally:
         other.extensions["marac_engine"].dispose()
         drop()
+
+
+def test_referrals_wait_at_every_stage_and_the_overdue_lists_are_never_empty(ctx: Flask) -> None:
+    from marac.access import acting_offline
+    from marac.cases.overdue import area_overdue, my_overdue
+
+    statuses = set(db.session.scalars(select(Case.status)))
+    assert {"draft", "awaiting_sign_off", "awaiting_decision", "open"} <= statuses
+    idva = db.session.scalars(select(User).where(User.email == f"idva@{DEMO_DOMAIN}")).one()
+    coordinator = db.session.scalars(select(User).where(User.email == f"coordinator@{DEMO_DOMAIN}")).one()
+    with acting_offline([idva, coordinator]):
+        mine = {item.kind for item in my_overdue(idva)}
+        area = {item.kind for item in area_overdue(coordinator)}
+    assert {"plan_review", "trigger_review"} <= mine
+    assert {"referral_decision", "referral_sign_off"} <= area
