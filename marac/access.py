@@ -59,15 +59,17 @@ class Permission(StrEnum):
     PERSON_SEARCH = "person.search"
     BREAK_GLASS = "case.break_glass"
     DISCLOSURE_REVIEW = "disclosure.review"
+    REFERRAL_SIGN_OFF = "referral.sign_off"
+    REFERRAL_DECIDE = "referral.decide"
 
 
 _CASE_WORK = frozenset({Permission.CASE_READ, Permission.CASE_WRITE, Permission.PERSON_SEARCH, Permission.BREAK_GLASS})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.COORDINATOR: _CASE_WORK,
+    Role.COORDINATOR: _CASE_WORK | {Permission.REFERRAL_DECIDE},
     Role.CHAIR: frozenset({Permission.CASE_READ, Permission.BREAK_GLASS}),
     Role.IDVA: _CASE_WORK,
     Role.REFERRER: _CASE_WORK,
-    Role.SUPERVISOR: _CASE_WORK,
+    Role.SUPERVISOR: _CASE_WORK | {Permission.REFERRAL_SIGN_OFF},
     Role.AGENCY_REP: _CASE_WORK,
     Role.KEY_ADULT: frozenset(),
     # The DPO sees no case content except by break-glass, which they must then justify like anyone else.
@@ -557,3 +559,15 @@ def can_own_case_work(user: Any, case: Any) -> bool:
         with acting_offline([user]):
             relations = case_relations(user, case)
     return bool(relations - {CaseRelation.BREAK_GLASS})
+
+
+def can_change_case_work(user: Any, relations: frozenset[CaseRelation], owner_id: int | None) -> bool:
+    """Whether a user may review or end a safety plan or record a risk review: those working on the case, or the
+    named owner while they can still see it (the service checks again, with the owner's standing on the case)."""
+    is_owner = owner_id is not None and getattr(user, "id", None) == owner_id
+    return can_act_on_case(relations) or (is_owner and bool(relations - {CaseRelation.BREAK_GLASS}))
+
+
+def sees_area_overdue(user: Any) -> bool:
+    """Whether a user is shown the "overdue in your areas" list: area coordinators."""
+    return getattr(user, "is_authenticated", False) and Role.COORDINATOR in user_roles(user)

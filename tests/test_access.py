@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from marac import db
-from marac.access import Role, route_permission
+from marac.access import Role, acting_offline, route_permission
 from marac.audit.models import AuditEvent
 from marac.sharing.models import BreakGlassGrant
 from tests.conftest import FakeClock
-from tests.factories import login_as, make_area, make_case, make_user
+from tests.factories import login_as, make_area, make_case, make_safety_plan, make_user
 
 MATRIX_FILE = Path(__file__).parent / "data" / "route_matrix.csv"
 ANONYMOUS = "anonymous"
@@ -42,6 +42,16 @@ SAMPLE_OBJECTS = (
     "sharing.break_glass",
     "sharing.dpo_case_disclosures",
     "sharing.dpo_review",
+    "referrals.task_list",
+    "referrals.assessment",
+    "referrals.details",
+    "referrals.check",
+    "casework.sign_off",
+    "casework.decide",
+    "casework.plans_page",
+    "casework.new_plan",
+    "casework.review_plan",
+    "casework.new_trigger",
 )
 
 
@@ -121,6 +131,8 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
     area = make_area()
     sample = make_user(Role.REFERRER, areas=[area])
     case = make_case(area=area, agency=sample.user.agency, actor=sample.user)
+    with acting_offline([sample.user]):
+        plan = make_safety_plan(case, sample.user)
     grant = BreakGlassGrant(case_id=case.id, user_id=sample.user.id, expires_at=db.utcnow())
     grant.reason = "Sample use of emergency access for the matrix"
     db.session.add(grant)
@@ -139,6 +151,16 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         "sharing.break_glass": case.public_id,
         "sharing.dpo_case_disclosures": case.public_id,
         "sharing.dpo_review": grant.public_id,
+        "referrals.task_list": case.public_id,
+        "referrals.assessment": case.public_id,
+        "referrals.details": case.public_id,
+        "referrals.check": case.public_id,
+        "casework.sign_off": case.public_id,
+        "casework.decide": case.public_id,
+        "casework.plans_page": case.public_id,
+        "casework.new_plan": case.public_id,
+        "casework.review_plan": case.public_id,
+        "casework.new_trigger": case.public_id,
     }
     user_id = None
     if column != ANONYMOUS:
@@ -146,9 +168,13 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         login_as(client, account, clock)
         user_id = account.user.id
 
+    def concrete(row: dict[str, str]) -> str:
+        path = row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], ""))
+        return path.replace("<pid:plan_id>", plan.public_id)
+
     seen = {}
     for row in read_matrix():
-        endpoint, path = row["endpoint"], row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], ""))
+        endpoint, path = row["endpoint"], concrete(row)
         before = len(denied_events(user_id, endpoint))
         response = client.get(path)
         seen[path] = response.status_code
@@ -158,7 +184,5 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         if response.status_code == 302 and column == ANONYMOUS and row[column] == "302" and endpoint != "auth.code":
             assert response.headers["Location"].startswith("/sign-in?next="), path
 
-    expected = {
-        row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], "")): int(row[column]) for row in read_matrix()
-    }
+    expected = {concrete(row): int(row[column]) for row in read_matrix()}
     assert seen == expected
