@@ -347,3 +347,29 @@ def complete_review(actor: Any, event: CaseEvent, relations: frozenset[CaseRelat
     _add_event(actor, event.case, REVIEW_COMPLETED, occurred_on=db.london_today(), note=text)
     _audit("case.trigger_review", actor, event.case, event=event.public_id)
     return event
+
+
+def find_safety_plan(case: Case, plan_id: str) -> SafetyPlan | None:
+    """One of the case's safety plans by its public id."""
+    return db.session.scalar(select(SafetyPlan).where(SafetyPlan.public_id == plan_id, SafetyPlan.case_id == case.id))
+
+
+def case_safety_plans(case: Case) -> list[SafetyPlan]:
+    """The case's safety plans, by status then review date."""
+    query = select(SafetyPlan).where(SafetyPlan.case_id == case.id).order_by(SafetyPlan.status, SafetyPlan.review_on)
+    return list(db.session.scalars(query))
+
+
+def trigger_events(case: Case) -> list[CaseEvent]:
+    """The case's trigger events: reviews still due first, soonest due first."""
+    query = (
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case.id, CaseEvent.kind.in_(TRIGGERS))
+        .order_by(CaseEvent.reviewed_at.is_not(None), CaseEvent.review_due_on, CaseEvent.id)
+    )
+    return list(db.session.scalars(query))
+
+
+def find_case_event(case: Case, event_id: str) -> CaseEvent | None:
+    """One of the case's events by its public id."""
+    return db.session.scalar(select(CaseEvent).where(CaseEvent.public_id == event_id, CaseEvent.case_id == case.id))

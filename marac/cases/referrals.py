@@ -16,11 +16,19 @@ from marac.access import (
     can_act_on_case,
     can_decide_referral,
     can_open_case_in,
+    can_own_case_work,
     can_sign_off,
     user_area_ids,
 )
 from marac.auth.models import User, UserRole
-from marac.cases.models import Case, CaseParty, CaseStatus, PartyRole, Referral, RiskAssessment
+from marac.cases.models import (
+    Case,
+    CaseParty,
+    CaseStatus,
+    PartyRole,
+    Referral,
+    RiskAssessment,
+)
 from marac.cases.services import new_reference
 from marac.orgs.models import Area
 from marac.people.models import Person, PersonKind, age_on
@@ -339,3 +347,48 @@ def coordinator_queue(actor: Any, status: str = CaseStatus.AWAITING_DECISION.val
         started = started or case.created_at
         items.append(QueueItem(case, referral, started, (today - started.astimezone(db.LONDON).date()).days))
     return items
+
+
+def awaiting_sign_off_for(actor: Any) -> list[QueueItem]:
+    """Referrals of the actor's agency waiting for sign-off, oldest first."""
+    rows = db.session.execute(
+        select(Case, Referral)
+        .join(Referral, Referral.case_id == Case.id)
+        .where(Case.status == CaseStatus.AWAITING_SIGN_OFF.value, Case.referring_agency_id == actor.agency_id)
+        .order_by(Referral.submitted_at.asc().nulls_last(), Case.id)
+    ).all()
+    today = db.london_today()
+    items = []
+    for case, referral in rows:
+        since = referral.submitted_at or case.created_at
+        items.append(QueueItem(case, referral, since, (today - since.astimezone(db.LONDON).date()).days))
+    return items
+
+
+def find_referral(case: Case) -> Referral | None:
+    """The case's referral, if it has one."""
+    return db.session.scalar(select(Referral).where(Referral.case_id == case.id))
+
+
+# --- look-ups for the safety plan and trigger pages ----------------------------------------------------------------
+
+
+def case_work_owners(actor: Any, case: Case) -> list[User]:
+    """Who may be named to own work on the case: the actor, the assigned IDVA and the area's coordinators."""
+    candidates: list[User] = [actor]
+    if case.assigned_idva is not None:
+        candidates.append(case.assigned_idva)
+    coordinators = db.session.scalars(
+        select(User)
+        .join(UserRole)
+        .where(UserRole.role == Role.COORDINATOR.value, User.is_active)
+        .order_by(User.display_name)
+    )
+    candidates += [u for u in coordinators if case.area_id in user_area_ids(u)]
+    seen: set[int] = set()
+    owners = []
+    for user in candidates:
+        if user.id not in seen and can_own_case_work(user, case):
+            seen.add(user.id)
+            owners.append(user)
+    return owners
