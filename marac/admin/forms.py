@@ -13,6 +13,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 )
 from wtforms import (
     BooleanField,
+    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -20,11 +21,22 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from marac.access import ROLE_LABELS
 from marac.forms import email_field
 from marac.orgs.models import AGENCY_KIND_LABELS
+from marac.orgs.services import AREA_THRESHOLDS
+
+
+def _threshold(label: str, default: int, hint: str) -> IntegerField:
+    return IntegerField(
+        label,
+        widget=GovTextInput(),
+        default=default,
+        description=hint,
+        validators=[Optional(), NumberRange(min=1, max=60, message=f"{label} must be a whole number from 1 to 60")],
+    )
 
 
 class AreaForm(FlaskForm):
@@ -39,7 +51,20 @@ class AreaForm(FlaskForm):
         ],
     )
     is_active = BooleanField("In use", widget=GovCheckboxInput(), default=True)
+    medium_risk_from = _threshold("DASH score for medium risk", 10, "Scores from this are graded medium (usually 10)")
+    high_risk_from = _threshold("DASH score for high risk", 14, "Scores from this are graded high (usually 14)")
+    marac_threshold = _threshold("DASH score that meets the MARAC threshold", 14, "Visible high risk (usually 14)")
+    escalation_incidents = _threshold(
+        "Incidents in 12 months for potential escalation", 3, "Usually 3 or more in the previous 12 months"
+    )
+    referral_target_days = _threshold(
+        "Working days a referral may wait", 2, "For sign-off or a decision, before it shows as overdue"
+    )
     submit = SubmitField("Save area", widget=GovSubmitInput())
+
+    def thresholds(self) -> dict[str, int]:
+        """The thresholds entered."""
+        return {name: int(self[name].data) for name in AREA_THRESHOLDS if self[name].data is not None}
 
 
 class AgencyForm(FlaskForm):

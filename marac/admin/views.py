@@ -67,7 +67,13 @@ def area(public_id: str | None = None) -> Page:
     form = AreaForm(obj=existing)
     if form.validate_on_submit():
         try:
-            orgs.save_area(current_user, name=form.name.data or "", is_active=bool(form.is_active.data), area=existing)
+            orgs.save_area(
+                current_user,
+                name=form.name.data or "",
+                is_active=bool(form.is_active.data),
+                area=existing,
+                thresholds=form.thresholds(),
+            )
         except orgs.OrgError as exc:
             db.session.rollback()
             add_error(form.name, str(exc))

@@ -21,14 +21,37 @@ def _name_taken(model: type[Area] | type[Agency], name: str, exclude_id: int | N
     return bool(db.session.scalar(query))
 
 
-def save_area(actor: Any, *, name: str, is_active: bool = True, area: Area | None = None) -> Area:
-    """Create an area, or rename / (de)activate an existing one."""
+#: The area settings an administrator may change, with their allowed range.
+AREA_THRESHOLDS = {
+    "medium_risk_from": (1, 60),
+    "high_risk_from": (1, 60),
+    "marac_threshold": (1, 60),
+    "escalation_incidents": (2, 20),
+    "referral_target_days": (1, 20),
+}
+
+
+def save_area(
+    actor: Any, *, name: str, is_active: bool = True, area: Area | None = None, thresholds: dict[str, int] | None = None
+) -> Area:
+    """Create an area, or rename / (de)activate an existing one, and set its risk and referral thresholds."""
     name = " ".join(name.split())
     if _name_taken(Area, name, area.id if area else None):
         raise OrgError("An area with this name already exists")
+    values = thresholds or {}
+    for key, value in values.items():
+        low, high = AREA_THRESHOLDS[key]
+        if not low <= value <= high:
+            raise OrgError(f"{key.replace('_', ' ').capitalize()} must be from {low} to {high}")
+    medium = values.get("medium_risk_from", area.medium_risk_from if area else 10)
+    if medium >= values.get("high_risk_from", area.high_risk_from if area else 14):
+        raise OrgError("The medium-risk score must be below the high-risk score")
     created = area is None
+    changed = {k: v for k, v in values.items() if area is None or getattr(area, k) != v}
     area = area or Area(name=name)
     area.name, area.is_active = name, is_active
+    for key, value in values.items():
+        setattr(area, key, value)
     db.session.add(area)
     db.session.flush()
     audit.record(
@@ -36,7 +59,7 @@ def save_area(actor: Any, *, name: str, is_active: bool = True, area: Area | Non
         actor=actor,
         object_type="area",
         object_id=area.public_id,
-        details={"is_active": is_active},
+        details={"is_active": is_active, **changed},
     )
     return area
 

@@ -578,3 +578,20 @@ def test_web_admin_cannot_reset_a_dpo_account(client: FlaskClient, admin: Accoun
     assert "reset on the server with marac users reset" in text_of(client.get(response.headers["Location"]))
     kept = fresh(User, dpo.user.public_id)
     assert (kept.password_hash, kept.totp_secret) == (old_hash, dpo.totp_secret)
+
+
+def test_admin_sets_an_areas_risk_and_referral_thresholds(client: FlaskClient, admin: Account) -> None:
+    area = make_area()
+    path = f"/admin/areas/{area.public_id}"
+    fields = {"name": area.name, "is_active": "y", "medium_risk_from": "9", "high_risk_from": "13"}
+
+    refused = post_form(client, path, {**fields, "medium_risk_from": "13"})
+    assert refused.status_code == 400
+    assert "medium-risk score must be below the high-risk score" in refused.get_data(as_text=True)
+
+    saved = post_form(client, path, {**fields, "marac_threshold": "13", "referral_target_days": "3"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    changed = db.session.get(Area, area.id)
+    assert (changed.medium_risk_from, changed.high_risk_from, changed.marac_threshold) == (9, 13, 13)
+    assert changed.referral_target_days == 3
