@@ -52,6 +52,7 @@ SAMPLE_OBJECTS = (
     "casework.new_plan",
     "casework.review_plan",
     "casework.new_trigger",
+    "cases.add_incident",
 )
 
 
@@ -161,6 +162,7 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         "casework.new_plan": case.public_id,
         "casework.review_plan": case.public_id,
         "casework.new_trigger": case.public_id,
+        "cases.add_incident": case.public_id,
     }
     user_id = None
     if column != ANONYMOUS:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from govuk_frontend_wtf.wtforms_widgets import GovCheckboxInput, GovRadioInput, GovSelect, GovSubmitInput
-from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, ValidationError
+from typing import Any
 
-from marac.cases.models import PARTY_ROLE_LABELS, PartyRole
+from flask_wtf import FlaskForm
+from govuk_frontend_wtf.wtforms_widgets import (
+    GovCheckboxInput,
+    GovRadioInput,
+    GovSelect,
+    GovSubmitInput,
+    GovTextArea,
+    GovTextInput,
+)
+from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from marac.cases.models import INCIDENT_TYPES, PARTY_ROLE_LABELS, PartyRole
 from marac.db import london_today
 from marac.forms import GovDateField
 from marac.people.forms import PersonFields
@@ -54,3 +64,54 @@ class AddPartyForm(PersonFields):
     )
     same_household = BooleanField("Lives in the same household as the victim", widget=GovCheckboxInput())
     submit = SubmitField("Add person", widget=GovSubmitInput())
+
+
+class IncidentForm(FlaskForm):
+    """A domestic-abuse incident on the case."""
+
+    occurred_on = GovDateField(
+        "Date of the incident",
+        message="Date of the incident must be a real date, like 3 11 2026",
+        validators=[InputRequired("Enter the date of the incident")],
+    )
+    incident_type = RadioField(
+        "Type of incident",
+        widget=GovRadioInput(),
+        choices=[SelectChoice(k, v) for k, v in INCIDENT_TYPES.items()],
+        validators=[DataRequired("Select the type of incident")],
+    )
+    perpetrator = SelectField("Perpetrator", widget=GovSelect(), validate_choice=False)
+    police_reference = StringField(
+        "Police reference",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=40, message="Police reference must be 40 characters or fewer")],
+    )
+    children_present = RadioField(
+        "Were children present?",
+        widget=GovRadioInput(),
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No"), SelectChoice("not_known", "Not known")],
+        validators=[DataRequired("Say whether children were present")],
+    )
+    summary = TextAreaField(
+        "What happened",
+        widget=GovTextArea(),
+        description="Short circumstances: facts, not opinion",
+        validators=[Optional(), Length(max=2000, message="What happened must be 2000 characters or fewer")],
+    )
+    submit = SubmitField("Record incident", widget=GovSubmitInput())
+
+    def validate_occurred_on(self, field: Field) -> None:
+        """Not in the future."""
+        if field.data and field.data > london_today():
+            raise ValidationError("Date of the incident must be today or in the past")
+
+    def incident(self, perpetrators: list[Any]) -> dict[str, Any]:
+        """The incident's values for the service (the perpetrator among the case's, or not known)."""
+        return {
+            "occurred_on": self.occurred_on.data,
+            "incident_type": self.incident_type.data,
+            "perpetrator": next((p for p in perpetrators if p.public_id == self.perpetrator.data), None),
+            "police_reference": self.police_reference.data,
+            "children_present": {"yes": True, "no": False}.get(self.children_present.data or ""),
+            "summary": self.summary.data,
+        }

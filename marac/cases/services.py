@@ -18,7 +18,7 @@ from marac.access import (
     visible_cases_clause,
 )
 from marac.auth.models import User
-from marac.cases.models import Case, CaseParty, Incident, PartyRole
+from marac.cases.models import INCIDENT_TYPES, Case, CaseParty, Incident, PartyRole
 from marac.crypto import take_unreadable
 from marac.orgs.models import Agency, Area
 from marac.people.flags import RepeatFlag, SerialFlag, repeat_flag, serial_flag
@@ -115,21 +115,56 @@ def record_incident(
     occurred_on: date,
     perpetrator: Person | None = None,
     case: Case | None = None,
+    incident_type: str = "domestic_abuse",
+    police_reference: str | None = None,
+    children_present: bool | None = None,
+    summary: str | None = None,
 ) -> Incident:
-    """Record a domestic-abuse incident against a victim (and perpetrator, when known)."""
+    """Record a domestic-abuse incident against a victim (and perpetrator, when known): the basis of escalation
+    counting and repeat-victim flags."""
     if occurred_on > db.london_today():
         raise CaseError("The incident date cannot be in the future")
+    born = victim.date_of_birth
+    if isinstance(born, date) and occurred_on < born:
+        raise CaseError("The incident date cannot be before the victim was born")
+    if incident_type not in INCIDENT_TYPES:
+        raise CaseError("Select the type of incident")
     incident = Incident(
         victim_id=victim.id,
         perpetrator_id=perpetrator.id if perpetrator else None,
         agency_id=agency.id,
         occurred_on=occurred_on,
         case_id=case.id if case else None,
+        incident_type=incident_type,
+        children_present=children_present,
     )
+    incident.police_reference = (police_reference or "").strip() or None
+    incident.summary = (summary or "").strip() or None
     db.session.add(incident)
     db.session.flush()
     audit.record("incident.create", actor=actor, object_type="incident", object_id=incident.public_id)
     return incident
+
+
+def record_case_incident(actor: Any, view: CaseView, values: dict[str, Any]) -> Incident:
+    """An incident on a case from someone working on it; a new incident makes a risk review due (REFERENCE.md)."""
+    from marac.cases.plans import record_trigger
+
+    case = view.case
+    incident = record_incident(actor, victim=case.victim, agency=actor.agency, case=case, **values)
+    record_trigger(
+        actor, case, view.relations, kind="new_incident", occurred_on=incident.occurred_on, note="Incident recorded"
+    )
+    return incident
+
+
+def case_incidents(case: Case) -> list[Incident]:
+    """Incidents recorded on a case, newest first."""
+    return list(
+        db.session.scalars(
+            select(Incident).where(Incident.case_id == case.id).order_by(Incident.occurred_on.desc(), Incident.id)
+        )
+    )
 
 
 def get_case(public_id: str) -> Case | None:

@@ -21,8 +21,9 @@ from marac.access import (
 )
 from marac.auth.models import User, UserRole
 from marac.cases import services
-from marac.cases.forms import AddPartyForm, NewCaseForm
-from marac.cases.models import PARTY_ROLE_LABELS, PartyRole
+from marac.cases.forms import AddPartyForm, IncidentForm, NewCaseForm
+from marac.cases.models import INCIDENT_TYPES, PARTY_ROLE_LABELS, PartyRole
+from marac.cases.plans import PlanError
 from marac.forms import add_error, error_list
 from marac.orgs.models import Area
 from marac.people.models import RELATIONSHIP_LABELS, PersonKind, Relationship
@@ -120,7 +121,11 @@ def view(public_id: str) -> str:
     rows = {
         pv.party.id: field_rows(current_user, pv.person, view.relations, pv.party.role, parts) for pv in view.parties
     }
-    services.audit_unreadable(current_user)  # values decrypted for the rows above
+    incidents = [
+        (i, INCIDENT_TYPES.get(i.incident_type, i.incident_type), str(i.police_reference or ""), str(i.summary or ""))
+        for i in services.case_incidents(view.case)
+    ]
+    services.audit_unreadable(current_user)  # values decrypted for the rows and incidents above
     db.session.commit()
     return render_template(
         "cases/view.html",
@@ -129,6 +134,7 @@ def view(public_id: str) -> str:
         rows=rows,
         names={party_id: name_from(r) for party_id, r in rows.items()},
         disclosures=disclosures_for_case(view.case) if can_act_on_case(view.relations) else [],
+        incidents=incidents,
         confirm=ConfirmForm(),
         parts_labels=PARTS,
         sensitivity_labels=SENSITIVITY_LABELS,
@@ -171,3 +177,31 @@ def add_person(public_id: str) -> Page:
     db.session.commit()  # the case view was audited
     status = 400 if request.method == "POST" else 200
     return render_template("cases/add_party.html", form=form, view=view, errors=error_list(form)), status
+
+
+@bp.route("/<pid:public_id>/incidents/new", methods=["GET", "POST"])
+@require(Permission.CASE_WRITE)
+def add_incident(public_id: str) -> Page:
+    """Record an incident on the case; it counts towards escalation and makes a risk review due."""
+    view = services.load_case_for(current_user, public_id)
+    if view is None:
+        abort(404)
+    if not can_act_on_case(view.relations):
+        audit.record_denial("incident.create", object_type="case", object_id=public_id, reason="read_only_relation")
+        abort(403)
+    perpetrators = [pv.person for pv in view.parties if pv.party.role == PartyRole.PERPETRATOR.value]
+    form = IncidentForm()
+    form.perpetrator.choices = [("", "Not known")] + [(p.public_id, p.display_name) for p in perpetrators]
+    if form.validate_on_submit():
+        try:
+            services.record_case_incident(current_user, view, form.incident(perpetrators))
+        except (services.CaseError, PlanError) as exc:
+            add_error(form.occurred_on, str(exc))
+        else:
+            db.session.commit()
+            flash("Incident recorded. A risk review is now due.", "success")
+            return redirect(url_for("cases.view", public_id=public_id))
+    services.audit_unreadable(current_user)
+    db.session.commit()
+    status = 400 if request.method == "POST" else 200
+    return render_template("cases/incident_form.html", form=form, view=view, errors=error_list(form)), status
