@@ -16,7 +16,7 @@ from benchmarks.generate import default_workers
 from benchmarks.report import Report
 from marac.config import load_settings
 
-BENCHMARKS = ("argon2", "audit", "people", "rotation")
+BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals")
 
 
 def argon2_cost() -> None:
@@ -72,6 +72,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--persons", type=int, default=1_000_000, help="persons for the people benchmark")
     parser.add_argument("--rotation-persons", type=int, default=20_000, help="persons for the rotation benchmark")
+    parser.add_argument("--cases", type=int, default=100_000, help="cases for the referrals benchmark")
+    parser.add_argument("--referrals", type=int, default=100, help="referrals walked through the pages (timed)")
+    parser.add_argument("--evaluations", type=int, default=500, help="criteria evaluations timed")
     parser.add_argument("--lookups", type=int, default=500, help="candidate lookups timed (after a warm-up)")
     parser.add_argument(
         "--db",
@@ -104,6 +107,7 @@ def main(argv: list[str]) -> int:
     """Run the chosen benchmarks; exit status 1 when a target was missed."""
     from benchmarks.key_rotation import run_rotation
     from benchmarks.people import run_people
+    from benchmarks.referrals import run_referrals
 
     args = parse_args(argv)
     names = args.names or list(BENCHMARKS)
@@ -112,7 +116,7 @@ def main(argv: list[str]) -> int:
         argon2_cost()
     if "audit" in names:
         audit_append()
-    kinds = databases(args.db) if {"people", "rotation"} & set(names) else []
+    kinds = databases(args.db) if {"people", "rotation", "referrals"} & set(names) else []
     for kind in kinds:
         if "people" in names:
             run_people(
@@ -127,6 +131,17 @@ def main(argv: list[str]) -> int:
         if "rotation" in names:
             run_rotation(
                 report, kind, persons=args.rotation_persons, workers=args.workers, seed=args.seed, keep=args.keep
+            )
+        if "referrals" in names:
+            run_referrals(
+                report,
+                kind,
+                cases=args.cases,
+                referrals=args.referrals,
+                evaluations=args.evaluations,
+                workers=args.workers,
+                seed=args.seed,
+                keep=args.keep,
             )
     return report.summary()
 

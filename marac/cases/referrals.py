@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from marac import audit, db
 from marac.access import (
@@ -335,6 +336,7 @@ def coordinator_queue(actor: Any, status: str = CaseStatus.AWAITING_DECISION.val
     rows = db.session.execute(
         select(Case, Referral)
         .join(Referral, Referral.case_id == Case.id)
+        .options(selectinload(Case.victim), selectinload(Case.referring_agency), selectinload(Case.area))
         .where(Case.status == status, Case.area_id.in_(user_area_ids(actor)))
         .order_by(since.asc().nulls_last(), Case.id)
     ).all()
@@ -354,6 +356,7 @@ def awaiting_sign_off_for(actor: Any) -> list[QueueItem]:
     rows = db.session.execute(
         select(Case, Referral)
         .join(Referral, Referral.case_id == Case.id)
+        .options(selectinload(Case.victim), selectinload(Case.area), selectinload(Case.referred_by))
         .where(Case.status == CaseStatus.AWAITING_SIGN_OFF.value, Case.referring_agency_id == actor.agency_id)
         .order_by(Referral.submitted_at.asc().nulls_last(), Case.id)
     ).all()
@@ -392,3 +395,15 @@ def case_work_owners(actor: Any, case: Case) -> list[User]:
             seen.add(user.id)
             owners.append(user)
     return owners
+
+
+def latest_grades(case_ids: list[int]) -> dict[int, str | None]:
+    """The grade of each case's latest completed risk assessment, in one query (list pages)."""
+    if not case_ids:
+        return {}
+    rows = db.session.execute(
+        select(RiskAssessment.case_id, RiskAssessment.grade, RiskAssessment.completed_at, RiskAssessment.id)
+        .where(RiskAssessment.case_id.in_(case_ids), RiskAssessment.status == "complete")
+        .order_by(RiskAssessment.completed_at, RiskAssessment.id)
+    ).all()
+    return {case_id: grade for case_id, grade, _at, _id in rows}  # the latest wins

@@ -315,3 +315,34 @@ def test_the_queue_shows_the_oldest_referral_first_with_days_waiting(world: Worl
     queue = coordinator_queue(signed_in(world.coordinator))
 
     assert [(item.case.id, item.days_waiting) for item in queue] == [(older.id, 4), (newer.id, 1)]
+
+
+def test_the_queue_flags_a_repeat_and_high_risk_with_a_fixed_number_of_queries(
+    world: World, app: Flask, clock: FakeClock
+) -> None:
+    from sqlalchemy import event
+
+    from marac.cases.casework_views.common import waiting_rows
+    from marac.cases.services import open_case
+
+    cases = [signed_off(world) for _ in range(3)]
+    coordinator = signed_in(world.coordinator)
+    earlier = open_case(
+        coordinator,
+        area=world.area,
+        victim=cases[0].victim,
+        referring_agency=world.coordinator.user.agency,
+        referred_on=db.london_today() - timedelta(days=100),
+    )
+    assert earlier.id
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(db.get_engine(), "before_cursor_execute", listener)
+    try:
+        rows = waiting_rows(coordinator_queue(coordinator))
+    finally:
+        event.remove(db.get_engine(), "before_cursor_execute", listener)
+
+    assert {r.case.id for r in rows if r.is_repeat} == {cases[0].id}
+    assert {r.grade for r in rows} == {"high"}
+    assert len(statements) <= 10  # a fixed handful, not several per row

@@ -16,7 +16,7 @@ from marac.cases import referrals
 from marac.cases.criteria import criteria_labels, evaluate
 from marac.cases.models import Case, PartyRole, Referral, RiskAssessment
 from marac.cases.services import CaseView, load_case_for
-from marac.people.flags import repeat_flag
+from marac.people.flags import repeat_case_ids
 from marac.people.models import Person
 from marac.people.records import field_rows, name_from
 
@@ -50,17 +50,15 @@ class Waiting:
     is_repeat: bool = False
 
 
-def grade(case: Case) -> str | None:
-    """The grade of the case's latest risk assessment, if any."""
-    assessment = referrals.latest_assessment(case)
-    return assessment.grade if assessment is not None else None
-
-
-def waiting(item: referrals.QueueItem, *, with_repeat: bool = True) -> Waiting:
-    """A queue item as a list row; `with_repeat` also works out whether the victim is a repeat."""
-    case = item.case
-    is_repeat = with_repeat and repeat_flag(case.victim, case.referred_on, exclude_case=case).is_repeat
-    return Waiting(case, item.referral, item.days_waiting, item.criteria, grade(case), is_repeat)
+def waiting_rows(items: list[referrals.QueueItem], *, with_repeat: bool = True) -> list[Waiting]:
+    """Queue items as list rows, with grades and (if asked) repeat flags worked out for the whole list at once."""
+    cases = [item.case for item in items]
+    grades = referrals.latest_grades([c.id for c in cases])
+    repeats = repeat_case_ids(cases) if with_repeat else set()
+    return [
+        Waiting(i.case, i.referral, i.days_waiting, i.criteria, grades.get(i.case.id), i.case.id in repeats)
+        for i in items
+    ]
 
 
 def load(public_id: str) -> CaseView:

@@ -10,7 +10,7 @@ from marac.access import Permission, can_decide_referral, require
 from marac.cases import referrals
 from marac.cases.casework_forms import DecisionForm
 from marac.cases.casework_views.blueprint import bp
-from marac.cases.casework_views.common import Page, form_status, load, summary, waiting
+from marac.cases.casework_views.common import Page, form_status, load, summary, waiting_rows
 from marac.cases.criteria import criteria_labels
 from marac.cases.models import Case, CaseStatus
 from marac.cases.services import CaseView, audit_unreadable
@@ -21,8 +21,8 @@ from marac.forms import add_error, error_list
 @require(Permission.REFERRAL_DECIDE)
 def queue() -> str:
     """Referrals in the coordinator's areas waiting for a decision (oldest first) and those still with supervisors."""
-    deciding = [waiting(i) for i in referrals.coordinator_queue(current_user)]
-    signing = [waiting(i) for i in referrals.coordinator_queue(current_user, status=CaseStatus.AWAITING_SIGN_OFF.value)]
+    deciding = waiting_rows(referrals.coordinator_queue(current_user))
+    signing = waiting_rows(referrals.coordinator_queue(current_user, status=CaseStatus.AWAITING_SIGN_OFF.value))
     audit.record(
         "referral.queue", actor=current_user, object_type="case", details={"shown": len(deciding) + len(signing)}
     )

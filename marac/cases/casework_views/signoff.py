@@ -10,7 +10,7 @@ from marac.access import Permission, can_sign_off, require
 from marac.cases import referrals
 from marac.cases.casework_forms import SignOffForm
 from marac.cases.casework_views.blueprint import bp
-from marac.cases.casework_views.common import Page, form_status, load, summary, waiting
+from marac.cases.casework_views.common import Page, form_status, load, summary, waiting_rows
 from marac.cases.criteria import criteria_labels
 from marac.cases.models import Case, CaseStatus
 from marac.cases.services import CaseView, audit_unreadable
@@ -21,7 +21,7 @@ from marac.forms import add_error, error_list
 @require(Permission.REFERRAL_SIGN_OFF)
 def sign_off_list() -> str:
     """Referrals of the supervisor's agency waiting for sign-off, oldest first."""
-    items = [waiting(i, with_repeat=False) for i in referrals.awaiting_sign_off_for(current_user)]
+    items = waiting_rows(referrals.awaiting_sign_off_for(current_user), with_repeat=False)
     audit.record("referral.sign_off_list", actor=current_user, object_type="case", details={"shown": len(items)})
     db.session.commit()
     return render_template("casework/sign_off_list.html", items=items, labels=criteria_labels)
