@@ -96,12 +96,7 @@ def _text(value: Any) -> str | None:
 @require(Permission.CASE_WRITE)
 def index() -> str:
     """Your agency's referrals in progress: drafts and those returned by the supervisor."""
-    rows = db.session.execute(
-        select(Case, Referral)
-        .join(Referral, Referral.case_id == Case.id)
-        .where(Case.referring_agency_id == current_user.agency_id, Case.status.in_(PRE_SUBMISSION))
-        .order_by(Case.created_at.desc(), Case.id.desc())
-    ).all()
+    rows = referrals.agency_drafts(current_user)
     page = render_template("referrals/index.html", rows=rows, returned=CaseStatus.RETURNED.value)
     audit_unreadable(current_user)
     db.session.commit()

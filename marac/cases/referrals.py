@@ -20,9 +20,11 @@ from marac.access import (
     can_own_case_work,
     can_sign_off,
     user_area_ids,
+    visible_cases_clause,
 )
 from marac.auth.models import User, UserRole
 from marac.cases.models import (
+    PRE_SUBMISSION,
     Case,
     CaseParty,
     CaseStatus,
@@ -93,9 +95,26 @@ def start_referral(actor: Any, *, area: Area, victim: PersonDetails, referred_on
     return case
 
 
-def live_episodes(victim: Person, exclude: Case | None = None) -> list[Case]:
-    """Cases of the same individual still in progress or open: a new referral should link to them, not duplicate."""
+def agency_drafts(actor: Any) -> list[Any]:
+    """(case, referral) of the actor's agency still being written or returned, newest first (not cases they are
+    barred from)."""
+    return list(
+        db.session.execute(
+            select(Case, Referral)
+            .join(Referral, Referral.case_id == Case.id)
+            .where(Case.referring_agency_id == actor.agency_id, Case.status.in_(PRE_SUBMISSION))
+            .where(visible_cases_clause(actor))
+            .order_by(Case.created_at.desc(), Case.id.desc())
+        ).all()
+    )
+
+
+def live_episodes(victim: Person, exclude: Case | None = None, *, visible_to: Any = None) -> list[Case]:
+    """Cases of the same individual still in progress or open: a new referral should link to them, not duplicate.
+    With `visible_to`, only those that user may see (a list shown to them, or a link they make)."""
     query = select(Case).where(Case.victim_id.in_(identity_person_ids(victim)), Case.status.in_(LIVE))
+    if visible_to is not None:
+        query = query.where(visible_cases_clause(visible_to))
     if exclude is not None:
         query = query.where(Case.id != exclude.id)
     return list(db.session.scalars(query.order_by(Case.referred_on.desc())))
@@ -251,7 +270,8 @@ def decide(
         referral.decision_reason, referral.signposting = (reason or "").strip(), (signposting or "").strip()
         case.status = CaseStatus.BELOW_THRESHOLD.value
     elif decision == "duplicate":
-        if duplicate_of is None or duplicate_of.id not in {c.id for c in live_episodes(case.victim, exclude=case)}:
+        live = live_episodes(case.victim, exclude=case, visible_to=actor)
+        if duplicate_of is None or duplicate_of.id not in {c.id for c in live}:
             raise ReferralError("Choose the live case for the same victim that this referral duplicates")
         referral.duplicate_of_id = duplicate_of.id
         case.status = CaseStatus.DUPLICATE.value
@@ -337,7 +357,7 @@ def coordinator_queue(actor: Any, status: str = CaseStatus.AWAITING_DECISION.val
         select(Case, Referral)
         .join(Referral, Referral.case_id == Case.id)
         .options(selectinload(Case.victim), selectinload(Case.referring_agency), selectinload(Case.area))
-        .where(Case.status == status, Case.area_id.in_(user_area_ids(actor)))
+        .where(Case.status == status, Case.area_id.in_(user_area_ids(actor)), visible_cases_clause(actor))
         .order_by(since.asc().nulls_last(), Case.id)
     ).all()
     today = db.london_today()
@@ -358,6 +378,7 @@ def awaiting_sign_off_for(actor: Any) -> list[QueueItem]:
         .join(Referral, Referral.case_id == Case.id)
         .options(selectinload(Case.victim), selectinload(Case.area), selectinload(Case.referred_by))
         .where(Case.status == CaseStatus.AWAITING_SIGN_OFF.value, Case.referring_agency_id == actor.agency_id)
+        .where(visible_cases_clause(actor))
         .order_by(Referral.submitted_at.asc().nulls_last(), Case.id)
     ).all()
     today = db.london_today()

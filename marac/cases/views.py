@@ -121,9 +121,10 @@ def view(public_id: str) -> str:
     rows = {
         pv.party.id: field_rows(current_user, pv.person, view.relations, pv.party.role, parts) for pv in view.parties
     }
+    shows_risk = parts is None or "risk" in parts  # incidents are risk information: only if it was shared
     incidents = [
         (i, INCIDENT_TYPES.get(i.incident_type, i.incident_type), str(i.police_reference or ""), str(i.summary or ""))
-        for i in services.case_incidents(view.case)
+        for i in (services.case_incidents(view.case) if shows_risk else [])
     ]
     services.audit_unreadable(current_user)  # values decrypted for the rows and incidents above
     db.session.commit()
@@ -135,6 +136,7 @@ def view(public_id: str) -> str:
         names={party_id: name_from(r) for party_id, r in rows.items()},
         disclosures=disclosures_for_case(view.case) if can_act_on_case(view.relations) else [],
         incidents=incidents,
+        shows_risk=shows_risk,
         confirm=ConfirmForm(),
         parts_labels=PARTS,
         sensitivity_labels=SENSITIVITY_LABELS,
@@ -196,6 +198,8 @@ def add_incident(public_id: str) -> Page:
         try:
             services.record_case_incident(current_user, view, form.incident(perpetrators))
         except (services.CaseError, PlanError) as exc:
+            db.session.rollback()  # neither the incident nor its review: nothing half-made is kept
+            view = services.load_case_for(current_user, public_id) or abort(404)
             add_error(form.occurred_on, str(exc))
         else:
             db.session.commit()

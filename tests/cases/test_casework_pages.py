@@ -9,15 +9,25 @@ from datetime import date, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marac import db
 from marac.access import Role, acting_offline, case_relations
-from marac.cases.models import Case, CaseEvent, CaseStatus, PartyRole, Questionnaire, Referral, RiskAssessment
+from marac.cases.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Incident,
+    PartyRole,
+    Questionnaire,
+    Referral,
+    RiskAssessment,
+)
 from marac.cases.referrals import ReferralDetails, save_details, sign_off, start_referral, submit_referral
 from marac.cases.services import add_party
 from marac.orgs.models import AgencyKind, Area
 from marac.people.models import PersonKind, Relationship
+from marac.sharing.models import MustNotReceive
 from tests.conftest import FakeClock
 from tests.factories import (
     Account,
@@ -25,6 +35,7 @@ from tests.factories import (
     make_agency,
     make_area,
     make_case,
+    make_disclosure,
     make_person,
     make_safety_plan,
     make_user,
@@ -479,3 +490,115 @@ def test_each_role_reaches_the_casework_pages_as_the_matrix_rows_say(
                 AuditEvent.actor_user_id == user_id,
             )
             assert db.session.scalars(denied).first() is not None, endpoint
+
+
+# --- regressions from the security review --------------------------------------------------------------------------
+
+
+def test_a_supervisor_refused_sign_off_sees_nothing_of_the_referral(
+    client: FlaskClient, clock: FakeClock, world: World
+) -> None:
+    case = submitted(world)
+    health = make_agency(AgencyKind.HEALTH, [world.area])
+    make_disclosure(case, health, world.referrer.user, parts=["summary"])
+    login_as(client, make_user(Role.SUPERVISOR, agency=health), clock)
+
+    response = client.get(f"/sign-off/{case.public_id}")
+
+    assert response.status_code == 403
+    assert str(case.victim.family_name) not in page(response)
+    assert "another supervisor at the referring agency must" in page(response)
+
+
+def test_a_coordinator_refused_a_decision_sees_nothing_of_the_referral(
+    client: FlaskClient, clock: FakeClock, world: World
+) -> None:
+    case = signed_off(world)
+    council = make_agency(AgencyKind.LOCAL_AUTHORITY, [make_area()])
+    make_disclosure(case, council, world.referrer.user, parts=["summary"])
+    login_as(client, make_user(Role.COORDINATOR, agency=council), clock)
+
+    response = client.get(f"/queue/{case.public_id}")
+
+    assert response.status_code == 403
+    assert str(case.victim.family_name) not in page(response)
+
+
+def test_duplicates_offered_and_accepted_are_only_cases_the_coordinator_may_see(
+    client: FlaskClient, clock: FakeClock, world: World
+) -> None:
+    case = signed_off(world)
+    elsewhere = make_area()
+    hidden = make_case(area=elsewhere, agency=make_agency(AgencyKind.POLICE, [elsewhere]), victim=case.victim)
+    login_as(client, world.coordinator, clock)
+
+    assert hidden.reference not in page(client.get(f"/queue/{case.public_id}"))
+    response = post_form(
+        client, f"/queue/{case.public_id}", {"decision": "duplicate", "duplicate_of": hidden.public_id}
+    )
+
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).status == "awaiting_decision"
+
+
+def test_queues_leave_out_cases_the_user_is_barred_from(client: FlaskClient, clock: FakeClock, world: World) -> None:
+    waiting_decision, waiting_sign_off = signed_off(world), submitted(world)
+    for case, user in ((waiting_decision, world.coordinator.user), (waiting_sign_off, world.supervisor.user)):
+        db.session.add(MustNotReceive(case_id=case.id, user_id=user.id))
+    db.session.commit()
+
+    login_as(client, world.coordinator, clock)
+    assert waiting_decision.reference not in page(client.get("/queue"))
+    supervisor = client.application.test_client()
+    login_as(supervisor, world.supervisor, clock)
+    assert waiting_sign_off.reference not in page(supervisor.get("/sign-off"))
+
+
+def test_a_summary_only_disclosure_shows_neither_plans_nor_incidents(
+    app: Flask,
+    client: FlaskClient,
+    clock: FakeClock,
+    world: World,
+    open_case: Case,
+) -> None:
+    from marac.cases.services import record_incident
+
+    make_safety_plan(open_case, world.referrer.user)
+    when = clock.current.date() - timedelta(days=2)
+    record_incident(
+        None,
+        victim=open_case.victim,
+        agency=world.referrer.user.agency,
+        case=open_case,
+        occurred_on=when,
+        summary="Door",
+    )
+    db.session.commit()
+    health = make_agency(AgencyKind.HEALTH, [world.area])
+    make_disclosure(open_case, health, world.referrer.user, parts=["summary"])
+    login_as(client, make_user(Role.REFERRER, agency=health), clock)
+
+    assert client.get(f"/cases/{open_case.public_id}/plans").status_code == 404
+    case_page = page(client.get(f"/cases/{open_case.public_id}"))
+    assert "Incidents were not included in what was shared with your agency" in case_page
+
+
+def test_a_failed_incident_keeps_neither_the_incident_nor_its_review(
+    app: Flask,
+    client: FlaskClient,
+    clock: FakeClock,
+    world: World,
+    open_case: Case,
+) -> None:
+    app.config["MARAC_TRIGGER_REVIEW_DAYS"] = "[1]"  # makes recording the review fail
+    login_as(client, world.referrer, clock)
+    when = clock.current.date() - timedelta(days=3)
+    path = f"/cases/{open_case.public_id}/incidents/new"
+    fields = {"occurred_on": [str(when.day), str(when.month), str(when.year)], "incident_type": "domestic_abuse"}
+
+    response = post_form(client, path, {**fields, "children_present": "no", "perpetrator": ""})
+
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Incident.id))) == 0

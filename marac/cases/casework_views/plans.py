@@ -7,8 +7,8 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from marac import db
-from marac.access import Permission, can_act_on_case, can_change_case_work, require
+from marac import audit, db
+from marac.access import Permission, can_act_on_case, can_change_case_work, disclosed_parts, require
 from marac.auth.models import User
 from marac.cases import plans
 from marac.cases.casework_forms import CompleteReviewForm, EndPlanForm, ReviewPlanForm, SafetyPlanForm
@@ -62,6 +62,10 @@ def render_plans(view: CaseView, errors: list[dict[str, str]]) -> Any:
 def plans_page(public_id: str) -> str:
     """The case's safety plans with their history, and the risk reviews its triggers made due."""
     view = load(public_id)
+    parts = disclosed_parts(current_user, view.relations, [view.case.id])
+    if parts is not None and "risk" not in parts:  # a disclosure that did not include risk information
+        audit.record_denial("case.plans", object_type="case", object_id=public_id, reason="not_disclosed")
+        abort(404)
     return render_plans(view, [])
 
 

@@ -32,7 +32,7 @@ def queue() -> str:
 
 def _decision_choices(form: DecisionForm, view: CaseView) -> tuple[list[referrals.Caseload], list[Case]]:
     caseloads = referrals.idva_caseloads(view.case.area)
-    duplicates = referrals.live_episodes(view.case.victim, exclude=view.case)
+    duplicates = referrals.live_episodes(view.case.victim, exclude=view.case, visible_to=current_user)
     form.idva.choices = [("", "Allocate later")] + [
         (c.idva.public_id, f"{c.idva.display_name} — {c.open_cases} open case{'' if c.open_cases == 1 else 's'}")
         for c in caseloads
@@ -85,9 +85,11 @@ def _refusal(view: CaseView, public_id: str) -> tuple[str | None, int]:
 def decide(public_id: str) -> Page:
     """Decide on a signed-off referral: accept (and allocate an IDVA), below threshold, or duplicate."""
     view = load(public_id)
+    refusal, status = _refusal(view, public_id)
+    if refusal is not None and status == 403:  # not theirs: say so, and show nothing of the referral
+        return render_template("casework/refused.html", refusal=refusal, back=url_for("casework.queue")), 403
     form = DecisionForm()
     caseloads, live = _decision_choices(form, view)
-    refusal, status = _refusal(view, public_id)
     if refusal is None and form.validate_on_submit() and _apply_decision(form, view, caseloads, live):
         db.session.commit()
         flash(f"Decision on {view.case.reference} recorded.", "success")

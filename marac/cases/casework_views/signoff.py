@@ -66,6 +66,9 @@ def sign_off(public_id: str) -> Page:
     view = load(public_id)
     refusal, status = _refusal(view.case, public_id)
     form = SignOffForm()
+    if refusal is not None and status == 403:  # not theirs: say so, and show nothing of the referral
+        back = url_for("casework.sign_off_list")
+        return render_template("casework/refused.html", refusal=refusal, back=back), 403
     if refusal is not None:
         return _render(view, None, refusal, status)
     if form.validate_on_submit():
