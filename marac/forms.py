@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovDateInput, GovTextInput
-from wtforms import DateField, StringField
+from wtforms import DateField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.org"
@@ -82,6 +82,11 @@ class GovDateField(DateField):
         if self.data.year < 1900:
             self.data = None
             raise ValueError(self.message)
+
+
+def choices_from(mapping: dict[str, str]) -> list[SelectChoice]:
+    """Radio or select choices from a {value: label} mapping, in its order."""
+    return [SelectChoice(value, label) for value, label in mapping.items()]
 
 
 def lines(text: str | None, limit: int = 10) -> list[str]:

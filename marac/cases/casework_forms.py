@@ -24,7 +24,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from marac.cases.plans import MAX_DETAIL, MAX_NOTE, MAX_OTHER, SAFETY_MEASURES, TRIGGERS
-from marac.forms import GovDateField
+from marac.forms import GovDateField, choices_from
 
 SIGN_OFF_CHOICES = {"sign_off": "Sign off: send it to the MARAC coordinator", "return": "Return it to the referrer"}
 DECISION_CHOICES = {
@@ -32,10 +32,6 @@ DECISION_CHOICES = {
     "below_threshold": "Below threshold: signpost the victim and referrer",
     "duplicate": "Duplicate of a live case for the same victim",
 }
-
-
-def _choices(mapping: dict[str, str]) -> list[SelectChoice]:
-    return [SelectChoice(k, v) for k, v in mapping.items()]
 
 
 def _text(label: str, limit: int, *, description: str | None = None) -> TextAreaField:
@@ -51,7 +47,7 @@ class SignOffForm(FlaskForm):
     decision = RadioField(
         "What do you want to do with this referral?",
         widget=GovRadioInput(),
-        choices=_choices(SIGN_OFF_CHOICES),
+        choices=choices_from(SIGN_OFF_CHOICES),
         validators=[DataRequired("Select whether to sign off or return the referral")],
     )
     comments = _text(
@@ -71,7 +67,7 @@ class DecisionForm(FlaskForm):
     decision = RadioField(
         "Decision",
         widget=GovRadioInput(),
-        choices=_choices(DECISION_CHOICES),
+        choices=choices_from(DECISION_CHOICES),
         validators=[DataRequired("Select a decision")],
     )
     idva = SelectField(
@@ -90,7 +86,7 @@ class _PlanFields(FlaskForm):
     measures = SelectMultipleField(
         "Safety measures",
         widget=GovCheckboxesInput(),
-        choices=_choices(SAFETY_MEASURES),
+        choices=choices_from(SAFETY_MEASURES),
         validators=[DataRequired("Select at least one safety measure")],
     )
     other = StringField(

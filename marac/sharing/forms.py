@@ -11,15 +11,11 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import RadioField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
+from wtforms import RadioField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from marac.forms import email_field
+from marac.forms import choices_from, email_field
 from marac.sharing.services import ARTICLE6, CONDITIONS, CONSENT, PARTS, REVIEW_OUTCOMES
-
-
-def _choices(mapping: dict[str, str]) -> list[SelectChoice]:
-    return [SelectChoice(k, v) for k, v in mapping.items()]
 
 
 class DisclosureForm(FlaskForm):
@@ -31,7 +27,7 @@ class DisclosureForm(FlaskForm):
     parts = SelectMultipleField(
         "What are you sharing?",
         widget=GovCheckboxesInput(),
-        choices=_choices(PARTS),
+        choices=choices_from(PARTS),
         validators=[DataRequired("Select what you are sharing")],
     )
     purpose = TextAreaField(
@@ -45,19 +41,19 @@ class DisclosureForm(FlaskForm):
     article6_basis = RadioField(
         "UK GDPR Article 6 lawful basis",
         widget=GovRadioInput(),
-        choices=_choices(ARTICLE6),
+        choices=choices_from(ARTICLE6),
         validators=[DataRequired("Select the Article 6 lawful basis")],
     )
     special_condition = RadioField(
         "Special category condition or statutory power",
         widget=GovRadioInput(),
-        choices=_choices(CONDITIONS),
+        choices=choices_from(CONDITIONS),
         validators=[DataRequired("Select the condition or power you rely on")],
     )
     consent = RadioField(
         "Has the victim consented?",
         widget=GovRadioInput(),
-        choices=_choices(CONSENT),
+        choices=choices_from(CONSENT),
         validators=[DataRequired("Select whether the victim consented")],
     )
     no_consent_reason = TextAreaField(
@@ -95,7 +91,7 @@ class ReviewForm(FlaskForm):
     outcome = RadioField(
         "Was the use justified?",
         widget=GovRadioInput(),
-        choices=_choices(REVIEW_OUTCOMES),
+        choices=choices_from(REVIEW_OUTCOMES),
         validators=[DataRequired("Select whether the use was justified")],
     )
     note = TextAreaField(
