@@ -16,7 +16,7 @@ from benchmarks.generate import default_workers
 from benchmarks.report import Report
 from marac.config import load_settings
 
-BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals")
+BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals", "pdf")
 
 
 def argon2_cost() -> None:
@@ -106,6 +106,7 @@ def databases(choice: str) -> list[str]:
 def main(argv: list[str]) -> int:
     """Run the chosen benchmarks; exit status 1 when a target was missed."""
     from benchmarks.key_rotation import run_rotation
+    from benchmarks.pdf import run_pdf
     from benchmarks.people import run_people
     from benchmarks.referrals import run_referrals
 
@@ -116,6 +117,8 @@ def main(argv: list[str]) -> int:
         argon2_cost()
     if "audit" in names:
         audit_append()
+    if "pdf" in names:
+        run_pdf(report, keep=args.keep)
     kinds = databases(args.db) if {"people", "rotation", "referrals"} & set(names) else []
     for kind in kinds:
         if "people" in names:

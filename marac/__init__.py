@@ -130,9 +130,21 @@ def _register_blueprints(app: Flask) -> None:
     from marac.cases.referral_views import bp as referrals_bp
     from marac.cases.views import bp as cases_bp
     from marac.home.views import bp as home_bp
+    from marac.meetings.views import bp as meetings_bp
     from marac.people.views import bp as people_bp
     from marac.sharing.views import bp as sharing_bp
 
-    blueprints = (auth_bp, home_bp, admin_bp, audit_bp, cases_bp, referrals_bp, casework_bp, people_bp, sharing_bp)
+    blueprints = (
+        auth_bp,
+        home_bp,
+        admin_bp,
+        audit_bp,
+        cases_bp,
+        referrals_bp,
+        casework_bp,
+        people_bp,
+        sharing_bp,
+        meetings_bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -40,6 +40,7 @@ users_group = click.Group("users", help="User accounts.")
 audit_group = click.Group("audit", help="The audit trail.")
 keys_group = click.Group("keys", help="Data keys: rotation, status, a new master key.")
 questionnaires_group = click.Group("questionnaires", help="Risk questionnaires (definitions as data).")
+meetings_group = click.Group("meetings", help="MARAC meetings.")
 
 
 @db_group.command("upgrade")
@@ -274,7 +275,8 @@ def demo(port: int, seed_only: bool) -> None:
             f"seeded synthetic demo data: {created.cases} cases, {created.persons} people, "
             f"{created.repeat_victims} repeat victims, {created.disclosures} disclosures, "
             f"{created.break_glass} break-glass uses, {created.referrals_in_progress} referrals in progress, "
-            f"{created.overdue} overdue reviews"
+            f"{created.overdue} overdue reviews, {created.meetings} meetings ({created.cases_heard} cases heard, "
+            f"{created.actions} actions), {created.waiting_for_meeting} referrals waiting for a meeting"
         )
     else:
         click.echo("demo data already present: kept as it is")
@@ -306,7 +308,33 @@ def demo_code(email: str) -> None:
     click.echo(pyotp.TOTP(match["totp_secret"]).now())
 
 
+@meetings_group.command("generate")
+def meetings_generate() -> None:
+    """Schedule each area's meetings for the next three months from its pattern (safe to run again)."""
+    from sqlalchemy import select
+
+    from marac import db
+    from marac.meetings.services import generate_meetings
+    from marac.orgs.models import Area
+
+    made = 0
+    for area in db.session.scalars(select(Area).where(Area.is_active.is_(True)).order_by(Area.name)):
+        made += len(generate_meetings(area, today=db.london_today()))
+    db.session.commit()
+    click.echo(f"{made} meetings scheduled")
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command to the app's CLI."""
-    for command in (db_group, users_group, audit_group, keys_group, questionnaires_group, serve, demo, demo_code):
+    for command in (
+        db_group,
+        users_group,
+        audit_group,
+        keys_group,
+        questionnaires_group,
+        meetings_group,
+        serve,
+        demo,
+        demo_code,
+    ):
         app.cli.add_command(command)

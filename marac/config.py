@@ -151,6 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MARAC_SERIAL_VICTIMS": _int(env, "MARAC_SERIAL_VICTIMS", 2, minimum=2),
         "MARAC_BREAK_GLASS_HOURS": _int(env, "MARAC_BREAK_GLASS_HOURS", 4, minimum=1),
         "MARAC_TRIGGER_REVIEW_DAYS": _json_days(env, "MARAC_TRIGGER_REVIEW_DAYS"),
+        "MARAC_PDF_WAIT_SECONDS": _int(env, "MARAC_PDF_WAIT_SECONDS", 10, minimum=1),
         "MARAC_DEMO_ACCOUNTS_FILE": str(instance / "demo-accounts.json"),
     }
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):

@@ -22,8 +22,9 @@ from marac.auth import passwords
 from marac.auth.accounts import create_user
 from marac.auth.models import User
 from marac.demo_cases import DemoStats, seed_cases
-from marac.demo_work import PIPELINE, seed_casework
-from marac.orgs.models import Agency, AgencyKind
+from marac.demo_meetings import seed_meetings
+from marac.demo_work import PIPELINE, accepted_referrals, seed_casework
+from marac.orgs.models import Agency, AgencyKind, Area
 from marac.orgs.services import save_agency, save_area
 from marac.people.flags import months_before
 from marac.people.matching import fold
@@ -31,6 +32,8 @@ from marac.people.models import Relationship
 from marac.people.services import PersonDetails
 
 DEMO_DOMAIN = "demo.marac.example"
+#: Accepted referrals made for the demo's upcoming agendas (12 published, 2 on the next, 4 waiting).
+ACCEPTED_FOR_MEETINGS = 18
 AREAS = ("Northvale North MARAC", "Northvale South MARAC")
 #: (agency name, kind, areas served: "both", "north" or "south")
 AGENCIES: list[tuple[str, AgencyKind, str]] = [
@@ -56,6 +59,7 @@ ACCOUNTS: list[tuple[str, Role, str, str | None]] = [
     ("referrer", Role.REFERRER, "Northvale Police", None),
     ("supervisor", Role.SUPERVISOR, "Northvale Police", None),
     ("agency-rep", Role.AGENCY_REP, "Northvale Health NHS Trust", None),
+    ("police-rep", Role.AGENCY_REP, "Northvale Police", None),
     ("key-adult-oakfield", Role.KEY_ADULT, "Oakfield Primary School", None),
     ("key-adult-riverside", Role.KEY_ADULT, "Riverside Academy", None),
     ("dpo", Role.DPO, "Northvale Council MARAC Team", None),
@@ -293,6 +297,18 @@ def _enrol(user: User, password: str) -> dict[str, Any]:
     }
 
 
+def _seed_meetings(
+    area: Area, users: dict[str, User], agencies: dict[str, Agency], people: SyntheticPeople, stats: DemoStats
+) -> None:
+    """Accepted referrals for the upcoming agendas, then the area's meetings (past ones minuted and signed)."""
+    victims = [people.victim(0) for _ in range(ACCEPTED_FOR_MEETINGS)]
+    perps = [people.perpetrator(v, 0, Relationship.EX_PARTNER, False) for v in victims]
+    accepted = accepted_referrals(area, users, victims, perps)
+    held = seed_meetings(area, users, agencies, accepted)
+    stats.meetings, stats.cases_heard, stats.actions = held.meetings, held.heard, held.actions
+    stats.waiting_for_meeting = held.waiting
+
+
 def seed_demo(accounts_file: Path, seed: int = 2026) -> DemoStats | None:
     """Seed once; a second run keeps what is there. Returns what was seeded (counts only), None when nothing was."""
     if db.session.scalar(select(func.count()).select_from(Agency)):
@@ -327,6 +343,7 @@ def seed_demo(accounts_file: Path, seed: int = 2026) -> DemoStats | None:
     perps = [people.perpetrator(v, 0, Relationship.EX_PARTNER, False) for v in victims]
     work = seed_casework(north, users, victims, perps)
     stats.referrals_in_progress, stats.overdue = work.referrals, work.overdue_plans + work.overdue_reviews
+    _seed_meetings(north, users, agencies, people, stats)
     db.session.commit()
     _write_accounts(accounts_file, accounts)
     return stats

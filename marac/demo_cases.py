@@ -138,6 +138,10 @@ class DemoStats:
     break_glass: int = 0
     referrals_in_progress: int = 0
     overdue: int = 0
+    meetings: int = 0
+    cases_heard: int = 0
+    actions: int = 0
+    waiting_for_meeting: int = 0
 
 
 @dataclass

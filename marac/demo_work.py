@@ -57,6 +57,24 @@ def seed_casework(
     return stats
 
 
+def accepted_referrals(
+    area: Area, users: dict[str, User], victims: list[PersonDetails], perps: list[PersonDetails]
+) -> list[Case]:
+    """High-risk referrals through the whole journey, accepted by the coordinator with the IDVA allocated: the cases
+    the demo's upcoming agendas are built from."""
+    from marac.cases.referrals import decide
+
+    cases = []
+    with acting_offline(users.values()):
+        for number, (victim, perp) in enumerate(zip(victims, perps, strict=True)):
+            case = _referral(area, users, "awaiting_decision", 1 + number % 4, 14 + number % 5, victim, perp)
+            coordinator = users["coordinator"]
+            decide(coordinator, case, case_relations(coordinator, case), "accepted", idva=users["idva"])
+            cases.append(case)
+    db.session.flush()
+    return cases
+
+
 def _referral(
     area: Area, users: dict[str, User], stage: str, days: int, yes: int, victim: PersonDetails, perp: PersonDetails
 ) -> Case:

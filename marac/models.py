@@ -1,16 +1,30 @@
 """Imports every model so Base.metadata knows every table (for Alembic and tests)."""
 
+from marac.actions.models import Action
 from marac.audit.models import AuditEvent
 from marac.auth.models import AuthSession, User, UserRole, user_areas
 from marac.cases.models import Case, CaseEvent, CaseParty, Incident, Questionnaire, Referral, RiskAssessment, SafetyPlan
 from marac.crypto import DataKey, KeyRotation
+from marac.meetings.models import (
+    AgendaItem,
+    Attendance,
+    Meeting,
+    MeetingPattern,
+    MinutesVersion,
+    Observer,
+    ResearchRequest,
+)
+from marac.notify.models import OutboxMessage
 from marac.orgs.models import Agency, Area, agency_areas
 from marac.people.models import HouseholdLink, MatchDecision, Person, PersonTerm
 from marac.sharing.models import BreakGlassGrant, Disclosure, MustNotReceive
 
 __all__ = [
+    "Action",
     "Agency",
+    "AgendaItem",
     "Area",
+    "Attendance",
     "AuditEvent",
     "AuthSession",
     "BreakGlassGrant",
@@ -23,11 +37,17 @@ __all__ = [
     "Incident",
     "KeyRotation",
     "MatchDecision",
+    "Meeting",
+    "MeetingPattern",
+    "MinutesVersion",
     "MustNotReceive",
+    "Observer",
+    "OutboxMessage",
     "Person",
     "PersonTerm",
     "Questionnaire",
     "Referral",
+    "ResearchRequest",
     "RiskAssessment",
     "SafetyPlan",
     "User",

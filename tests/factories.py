@@ -265,3 +265,36 @@ def make_waiting_referral(case: Case, *, status: str, submitted_at: Any, signed_
     db.session.add(referral)
     db.session.commit()
     return referral
+
+
+# --- meetings ------------------------------------------------------------------------------------------------------
+
+
+def make_accepted_case(area: Area, agency: Agency | None = None, **kwargs: Any) -> Case:
+    """An open case whose referral the coordinator accepted: ready to go on an agenda."""
+    from marac.cases.models import Referral
+
+    case = make_case(area=area, agency=agency, **kwargs)
+    db.session.add(Referral(case_id=case.id, decision="accepted", decided_at=db.utcnow(), step="check"))
+    db.session.commit()
+    return case
+
+
+def make_meeting(area: Area, starts_at: Any, *, length_minutes: int = 180, case_limit: int = 15) -> Any:
+    """A scheduled meeting of `area` starting at `starts_at` (UTC)."""
+    from marac.meetings.models import Meeting
+    from marac.meetings.services import research_due
+    from marac.meetings.services.schedule import new_meeting_reference, to_local
+
+    meeting = Meeting(
+        area_id=area.id,
+        reference=new_meeting_reference(area, to_local(starts_at).date()),
+        starts_at=starts_at,
+        length_minutes=length_minutes,
+        case_limit=case_limit,
+        research_due_at=research_due(starts_at, 2),
+        created_at=db.utcnow(),
+    )
+    db.session.add(meeting)
+    db.session.commit()
+    return meeting

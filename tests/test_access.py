@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -53,6 +54,24 @@ SAMPLE_OBJECTS = (
     "casework.review_plan",
     "casework.new_trigger",
     "cases.add_incident",
+    "meetings.pattern",
+    "meetings.add",
+    "meetings.view",
+    "meetings.move",
+    "meetings.cancel",
+    "meetings.invite",
+    "meetings.agenda",
+    "meetings.defer_item",
+    "meetings.agenda_pdf",
+    "meetings.research_pack_pdf",
+    "meetings.minutes_pdf",
+    "meetings.research_requests",
+    "meetings.answer_research",
+    "meetings.research_grid",
+    "meetings.record",
+    "meetings.sign_off",
+    "meetings.minutes",
+    "meetings.case_history",
 )
 
 
@@ -127,6 +146,24 @@ def test_matrix_rows_are_all_get_with_status_codes() -> None:
         assert all(row[column] in {"200", "302", "403", "404"} for column in COLUMNS), row
 
 
+def _sample_meeting(area: Any) -> tuple[Any, Any, Any]:
+    """A published meeting of `area` with one case on it and one agency's research request."""
+    from datetime import timedelta
+
+    from marac.meetings.models import AgendaItem, MeetingStatus, ResearchRequest
+    from tests.factories import make_accepted_case, make_meeting
+
+    meeting = make_meeting(area, db.utcnow() + timedelta(days=7))
+    meeting.status, meeting.published_at = MeetingStatus.PUBLISHED.value, db.utcnow()
+    item = AgendaItem(meeting_id=meeting.id, case_id=make_accepted_case(area).id, position=1)
+    db.session.add(item)
+    db.session.flush()
+    research = ResearchRequest(agenda_item_id=item.id, agency_id=item.case.referring_agency_id)
+    db.session.add(research)
+    db.session.commit()
+    return meeting, item, research
+
+
 @pytest.mark.parametrize("column", COLUMNS)
 def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: FakeClock, column: str) -> None:
     area = make_area()
@@ -134,6 +171,7 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
     case = make_case(area=area, agency=sample.user.agency, actor=sample.user)
     with acting_offline([sample.user]):
         plan = make_safety_plan(case, sample.user)
+    meeting, item, research = _sample_meeting(area)
     grant = BreakGlassGrant(case_id=case.id, user_id=sample.user.id, expires_at=db.utcnow())
     grant.reason = "Sample use of emergency access for the matrix"
     db.session.add(grant)
@@ -163,6 +201,11 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         "casework.review_plan": case.public_id,
         "casework.new_trigger": case.public_id,
         "cases.add_incident": case.public_id,
+        **{name: meeting.public_id for name in SAMPLE_OBJECTS if name.startswith("meetings.")},
+        "meetings.pattern": area.public_id,
+        "meetings.add": area.public_id,
+        "meetings.answer_research": research.public_id,
+        "meetings.case_history": case.public_id,
     }
     user_id = None
     if column != ANONYMOUS:
@@ -172,7 +215,7 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
 
     def concrete(row: dict[str, str]) -> str:
         path = row["path"].replace("<pid:public_id>", ids.get(row["endpoint"], ""))
-        return path.replace("<pid:plan_id>", plan.public_id)
+        return path.replace("<pid:plan_id>", plan.public_id).replace("<pid:item_id>", item.public_id)
 
     seen = {}
     for row in read_matrix():

@@ -185,6 +185,22 @@ def _strings_in(value: object) -> list[str]:
     return []
 
 
+def _meeting_logistics() -> list[str]:
+    """Meeting logistics kept in clear on purpose (venue, call details, reasons for moving, staff and observers who
+    attended) and the content-free messages and invites ("do not forward" holds "Ward")."""
+    from marac.meetings.models import Attendance, Meeting, Observer
+    from marac.meetings.services.invites import DESCRIPTION
+    from marac.notify.models import OutboxMessage
+
+    found = [DESCRIPTION]
+    for meeting in db.session.scalars(select(Meeting)):
+        found += [meeting.reference, meeting.venue, meeting.call_details, meeting.change_reason or ""]
+    found += [a.attendees for a in db.session.scalars(select(Attendance))]
+    found += [f"{o.name}\n{o.organisation}\n{o.purpose}" for o in db.session.scalars(select(Observer))]
+    found += list({f"{m.subject}\n{m.body}" for m in db.session.scalars(select(OutboxMessage))})
+    return [text for text in found if text]
+
+
 def clear_by_design(seeded: Seeded) -> None:
     """Values stored in clear on purpose: staff and organisation names, every date that is not a person's, and the
     words of enumerated columns. All but the words are blanked before searching: in a SQLite record neighbouring
@@ -196,6 +212,7 @@ def clear_by_design(seeded: Seeded) -> None:
     long += [a.name for a in db.session.scalars(select(Agency))] + [a.name for a in db.session.scalars(select(Area))]
     for questionnaire in db.session.scalars(select(Questionnaire)):  # question wording ("stalking" holds "king")
         long += [questionnaire.name, *_strings_in(questionnaire.definition)]
+    long += _meeting_logistics()
     words: list[str] = []
     for table in db.Base.metadata.sorted_tables:
         for column in table.columns if table.name != Person.__tablename__ else []:

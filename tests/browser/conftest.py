@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -47,6 +48,25 @@ class Account:
     agency: str
 
 
+class ShiftableClock:
+    """The live server's clock: real time, moved forward by `offset` when a test needs a meeting to have happened.
+    Authenticator codes follow it (see `enter_code`); a test that moves it puts it back."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def timestamp(self) -> float:
+        """Seconds since the epoch on this clock."""
+        return time.time() + self.offset.total_seconds()
+
+
+#: The one clock of the session's live server.
+SERVER_CLOCK = ShiftableClock()
+
+
 @dataclass
 class LiveServer:
     """The app served over HTTP on localhost from a committed database."""
@@ -66,7 +86,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     tmp = tmp_path_factory.mktemp("browser")
     url, drop = create_test_database(tmp)
     migrated_engine(url).dispose()
-    app = create_app({**TEST_SETTINGS, "MARAC_INSTANCE_PATH": str(tmp), "MARAC_DATABASE_URL": url})
+    app = create_app(
+        {**TEST_SETTINGS, "MARAC_INSTANCE_PATH": str(tmp), "MARAC_DATABASE_URL": url, "MARAC_CLOCK": SERVER_CLOCK}
+    )
     accounts_file = tmp / "demo-accounts.json"
     with app.app_context():
         from marac.demo import seed_demo
@@ -175,7 +197,7 @@ _LAST_STEP: dict[str, int] = {}
 def enter_code(page: Page, secret: str) -> None:
     """Type an authenticator code the server has not seen yet, as the user's phone would show it."""
     totp = pyotp.TOTP(secret)
-    step = max(int(time.time()) // totp.interval, _LAST_STEP.get(secret, -1) + 1)
+    step = max(int(SERVER_CLOCK.timestamp()) // totp.interval, _LAST_STEP.get(secret, -1) + 1)
     _LAST_STEP[secret] = step
     page.locator("#code").fill(totp.generate_otp(step))
     page.get_by_role("button", name="Continue").click()

@@ -1,0 +1,1 @@
+"""Messages to people: the outbox table written in the same transaction as the event (delivery: issue 6)."""

@@ -1,0 +1,1 @@
+"""Tests of meetings: schedules, agendas, research, attendance, minutes and papers."""
