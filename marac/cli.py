@@ -309,19 +309,12 @@ def demo_code(email: str) -> None:
 
 
 @meetings_group.command("generate")
+@with_appcontext
 def meetings_generate() -> None:
     """Schedule each area's meetings for the next three months from its pattern (safe to run again)."""
-    from sqlalchemy import select
+    from marac.meetings.tasks import generate_upcoming_meetings
 
-    from marac import db
-    from marac.meetings.services import generate_meetings
-    from marac.orgs.models import Area
-
-    made = 0
-    for area in db.session.scalars(select(Area).where(Area.is_active.is_(True)).order_by(Area.name)):
-        made += len(generate_meetings(area, today=db.london_today()))
-    db.session.commit()
-    click.echo(f"{made} meetings scheduled")
+    click.echo(f"{generate_upcoming_meetings()} meetings scheduled")
 
 
 def register_commands(app: Flask) -> None:

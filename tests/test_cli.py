@@ -345,3 +345,33 @@ def test_users_create_checks_email_and_name(cli_app: Flask, email: str, name: st
     assert message in result.output
     with cli_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == before
+
+
+# --- meetings ------------------------------------------------------------------------------------------------------
+
+
+def test_meetings_generate_fills_each_patterns_three_months_once(cli_app: Flask) -> None:
+    from datetime import date, time
+
+    from marac.meetings.models import Meeting, MeetingPattern
+
+    with cli_app.app_context():
+        area = db.session.scalars(select(Area).where(Area.name == "CLI North MARAC")).one()
+        pattern = MeetingPattern(
+            area_id=area.id, frequency="weekly", weekday=1, starts_on=date(2026, 1, 1), start_time=time(9, 30)
+        )
+        db.session.add(pattern)
+        db.session.commit()
+    first = run(cli_app, "meetings", "generate")
+    assert first.exit_code == 0, first.output
+    made = int(first.output.split()[0])
+    assert 12 <= made <= 14  # a Tuesday each week for 91 days
+    again = run(cli_app, "meetings", "generate")
+    assert again.output.startswith("0 meetings scheduled")
+    with cli_app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(Meeting).where(Meeting.area_id == area.id))
+        db.session.delete(db.session.scalars(select(MeetingPattern)).one())
+        for meeting in db.session.scalars(select(Meeting)):
+            db.session.delete(meeting)
+        db.session.commit()
+    assert count == made

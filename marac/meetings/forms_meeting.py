@@ -6,17 +6,16 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxInput,
-    GovRadioInput,
     GovSelect,
     GovSubmitInput,
     GovTextArea,
     GovTextInput,
 )
-from wtforms import BooleanField, RadioField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from marac.forms import GovDateField, choices_from
-from marac.meetings.services.minutes import ATTENDANCE_LABELS, MAX_REASON, TEXT_LIMIT
+from marac.forms import GovDateField
+from marac.meetings.services.minutes import MAX_REASON, TEXT_LIMIT
 
 YES_NO = {"yes": "Yes", "no": "No"}
 
@@ -37,35 +36,6 @@ def _text(label: str, description: str | None = None) -> TextAreaField:
         description=description,
         validators=[Length(max=TEXT_LIMIT, message=f"{label} must be {TEXT_LIMIT} characters or fewer")],
     )
-
-
-class AttendanceForm(FlaskForm):
-    """Whether one member agency attended, who came, and for apologies whether its information was sent."""
-
-    agency = SelectField(
-        "Agency", widget=GovSelect(), validators=[DataRequired("Select the agency")], validate_choice=False
-    )
-    status = RadioField(
-        "Attendance",
-        widget=GovRadioInput(),
-        choices=choices_from(ATTENDANCE_LABELS),
-        validators=[DataRequired("Select whether the agency was present, sent apologies or was absent")],
-    )
-    attendees = StringField(
-        "Who attended",
-        widget=GovTextInput(),
-        description="Names and roles, for an agency that was present",
-        validators=[Length(max=300, message="Who attended must be 300 characters or fewer")],
-    )
-    information_sent = RadioField(
-        "For apologies: did the agency send its information before the meeting?",
-        widget=GovRadioInput(),
-        choices=choices_from(YES_NO),
-        validators=[Optional()],
-        validate_choice=False,
-    )
-    change_reason = _change_reason()
-    submit = SubmitField("Record attendance", widget=GovSubmitInput())
 
 
 class ObserverForm(FlaskForm):

@@ -182,13 +182,16 @@ def _record(page: Page, reference: str, day: date, assert_accessible: Callable[[
     page.get_by_role("link", name="Meetings", exact=True).click()
     page.get_by_role("link", name=reference).click()
     page.get_by_role("link", name="Record the meeting").click()
-    agencies = page.locator("#attendance-table tbody tr td:first-child").all_inner_texts()
-    for agency in agencies:
-        page.get_by_text("Record an agency's attendance").click()
-        page.get_by_label("Agency", exact=True).select_option(label=agency)
-        page.get_by_label("Present").check()
-        page.get_by_label("Who attended").fill("MARAC representative")
-        page.get_by_role("button", name="Record attendance").click()
+    agencies = page.locator("#attendance-table tbody th").all_inner_texts()
+    for number, agency in enumerate(agencies):
+        if number == 1:  # one agency sent apologies, and its information beforehand
+            page.get_by_label(f"Apologies: {agency}", exact=True).check()
+            page.get_by_label(f"For apologies: did {agency} send its information?").select_option("yes")
+        else:
+            page.get_by_label(f"Present: {agency}", exact=True).check()
+            page.get_by_label(f"Who attended for {agency}").fill("MARAC representative")
+    page.get_by_role("button", name="Save attendance").click()
+    expect(page.locator(".govuk-notification-banner")).to_contain_text(f"Attendance saved for {len(agencies)}")
     cards = page.locator(".govuk-summary-card")
     expect(cards).to_have_count(CASES)
     for number in range(CASES):

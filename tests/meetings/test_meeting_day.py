@@ -84,7 +84,8 @@ def test_meeting_page_shows_earlier_outstanding_actions_before_the_discussion(
     assert earlier < page.index("Research shared", first) < page.index("Minutes of the discussion", first)
     assert "Housing to move the family" not in page  # completed: not outstanding
     assert str(escape(world.police.name)) in page
-    assert "Not recorded" in page
+    assert f'name="status-{world.police.public_id}"' in page  # the attendance register, nothing ticked yet
+    assert f'name="status-{world.police.public_id}" type="radio" value="present" checked' not in page
 
 
 def test_discussion_before_the_meeting_started_is_refused_and_nothing_saved(
@@ -116,23 +117,36 @@ def test_discussion_is_saved_and_the_case_marked_heard(world: World, client: Fla
     assert "Enter the minutes of the discussion" in empty.get_data(as_text=True)
 
 
+def _register(client: FlaskClient, world: World, lines: dict[Any, dict[str, str]], **extra: str) -> Any:
+    """Submit the attendance register with these agencies' lines (status, attendees, sent)."""
+    data = {f"{k}-{agency.public_id}": v for agency, line in lines.items() for k, v in line.items()}
+    return _post(client, world, f"{_record_path(world)}/register", None, {**data, **extra})
+
+
 def test_attendance_and_apologies_with_information_sent(world: World, client: FlaskClient, clock: FakeClock) -> None:
-    start_meeting(clock)
     login_as(client, world.coordinator, clock)
-    path = f"{_record_path(world)}/attendance"
-    apologies = {"agency": world.housing.public_id, "status": "apologies", "information_sent": "yes"}
-    assert _post(client, world, path, "attendance", apologies).status_code == 302
-    missing = {"agency": world.police.public_id, "status": "present", "attendees": ""}
-    refused = _post(client, world, path, "attendance", missing)
+    apologies = {world.housing: {"status": "apologies", "sent": "yes"}}
+    assert _register(client, world, apologies).status_code == 302  # apologies before the meeting
+    early = _register(client, world, {world.police: {"status": "present", "attendees": "DS Example"}})
+    assert early.status_code == 400
+    assert "once the meeting has started" in early.get_data(as_text=True)
+    start_meeting(clock)
+    login_as(client, world.coordinator, clock)  # a week on: the first session has timed out
+    missing = {world.police: {"status": "present", "attendees": ""}, world.council: {"status": "absent"}}
+    refused = _register(client, world, missing)
     assert refused.status_code == 400
     assert f"Enter who attended for {escape(world.police.name)}" in refused.get_data(as_text=True)
-    present = {**missing, "attendees": "DS Example, MARAC officer"}
-    assert _post(client, world, path, "attendance", present).status_code == 302
+    assert db.session.scalar(select(Attendance).where(Attendance.agency_id == world.council.id)) is None  # whole
+    no_answer = _register(client, world, {world.housing: {"status": "apologies", "sent": ""}})
+    assert no_answer.status_code == 400
+    assert "sent its information before the meeting" in no_answer.get_data(as_text=True)
+    present = {world.police: {"status": "present", "attendees": "DS Example, MARAC officer"}}
+    assert _register(client, world, {**present, world.council: {"status": "absent"}}).status_code == 302
     page = client.get(_record_path(world)).get_data(as_text=True)
-    assert "Yes: information sent" in page
+    assert 'value="yes" selected' in page
     assert "DS Example, MARAC officer" in page
     rows = {a.agency_id: a.status for a in db.session.scalars(select(Attendance))}
-    assert rows == {world.housing.id: "apologies", world.police.id: "present"}
+    assert rows == {world.housing.id: "apologies", world.police.id: "present", world.council.id: "absent"}
 
 
 def test_observer_without_a_signed_statement_is_refused(world: World, client: FlaskClient, clock: FakeClock) -> None:

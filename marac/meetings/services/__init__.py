@@ -25,11 +25,13 @@ from marac.meetings.services.invites import meeting_invite
 from marac.meetings.services.meeting_day import (
     DayItem,
     MeetingDay,
+    RegisterRow,
     add_observer,
     agree_action,
     meeting_day,
     record_attendance,
     record_discussion,
+    record_register,
 )
 from marac.meetings.services.minutes import (
     CONFIDENTIALITY_STATEMENT,
@@ -84,6 +86,7 @@ __all__ = [
     "ItemResearch",
     "MeetingDay",
     "MeetingError",
+    "RegisterRow",
     "ResearchError",
     "add_meeting",
     "add_observer",
@@ -126,6 +129,7 @@ __all__ = [
     "publish_agenda",
     "record_attendance",
     "record_discussion",
+    "record_register",
     "remove_item",
     "representatives",
     "representatives_of",

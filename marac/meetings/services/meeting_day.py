@@ -95,6 +95,39 @@ def record_attendance(
     return row
 
 
+@dataclass(frozen=True)
+class RegisterRow:
+    """One line of the attendance register as submitted ("" status: leave the agency as it is)."""
+
+    agency: Agency
+    status: str
+    attendees: str
+    information_sent: bool | None
+
+
+def record_register(actor: Any, meeting: Meeting, rows: list[RegisterRow], *, change_reason: str | None = None) -> int:
+    """Record the attendance register: each agency whose line changed. The caller rolls back if any line is refused,
+    so the register is saved whole or not at all. Returns how many agencies changed."""
+    changed = 0
+    for row in rows:
+        if not row.status:
+            continue
+        existing = _attendance_row(meeting, row.agency)
+        attendees = (row.attendees or "").strip() if row.status == AttendanceStatus.PRESENT.value else ""
+        sent = row.information_sent if row.status == AttendanceStatus.APOLOGIES.value else None
+        if existing is not None and (existing.status, existing.attendees, existing.information_sent) == (
+            row.status,
+            attendees,
+            sent,
+        ):
+            continue
+        record_attendance(
+            actor, meeting, row.agency, row.status, row.attendees, row.information_sent, change_reason=change_reason
+        )
+        changed += 1
+    return changed
+
+
 def add_observer(
     actor: Any,
     meeting: Meeting,

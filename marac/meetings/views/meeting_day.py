@@ -23,9 +23,9 @@ from marac.actions.services import ActionError, agency_owners
 from marac.cases.services import audit_unreadable, load_case_for
 from marac.forms import add_error, error_list
 from marac.meetings import services as svc
+from marac.meetings.forms import ButtonForm
 from marac.meetings.forms_meeting import (
     ActionForm,
-    AttendanceForm,
     DiscussionForm,
     DistributeForm,
     ObserverForm,
@@ -92,18 +92,24 @@ def _action_form(meeting: Meeting, item: AgendaItem, bound: dict[str, FlaskForm]
     return form
 
 
-def _day_page(meeting: Meeting, bound: dict[str, FlaskForm] | None = None) -> tuple[str, int]:
-    """The meeting page; `bound` holds a submitted form that was refused (shown with its errors, 400)."""
+def _day_page(
+    meeting: Meeting,
+    bound: dict[str, FlaskForm] | None = None,
+    register: dict[str, dict[str, str]] | None = None,
+    refusal: str | None = None,
+) -> tuple[str, int]:
+    """The meeting page; `bound` holds a submitted form that was refused (shown with its errors, 400), or
+    `register` the submitted attendance register with its `refusal`."""
     bound = bound or {}
     day = svc.meeting_day(current_user, meeting)
-    attendance = bound.get("attendance") or AttendanceForm(formdata=None, prefix="attendance")
-    attendance.agency.choices = _agency_choices(meeting)
     rows = agenda_rows([d.item for d in day.items])
     cases = [
         (d, row.victim, _discussion_form(d.item, bound), _action_form(meeting, d.item, bound))
         for d, row in zip(day.items, rows, strict=True)
     ]
     errors = [e for form in bound.values() for e in error_list(form)]
+    if refusal:
+        errors.append({"text": refusal, "href": "#register"})
     audit_view(meeting, "meeting_day", cases=len(cases))
     audit_unreadable(current_user)
     page = render_template(
@@ -112,7 +118,8 @@ def _day_page(meeting: Meeting, bound: dict[str, FlaskForm] | None = None) -> tu
         day=day,
         cases=cases,
         visible=visible_case_ids([d.item for d in day.items]),
-        attendance_form=attendance,
+        register=register or _register_values(day),
+        register_form=ButtonForm(formdata=None),
         observer_form=bound.get("observer") or ObserverForm(formdata=None, prefix="observer"),
         distribute_form=DistributeForm(formdata=None),
         can_manage=can_manage_meeting(current_user, meeting),
@@ -125,6 +132,47 @@ def _day_page(meeting: Meeting, bound: dict[str, FlaskForm] | None = None) -> tu
     )
     db.session.commit()
     return page, 400 if errors else 200
+
+
+def _register_values(day: Any) -> dict[str, dict[str, str]]:
+    """The register as recorded so far, keyed by agency public id."""
+    values = {}
+    for row in day.attendance:
+        record = row.record
+        sent = "" if record is None or record.information_sent is None else ("yes" if record.information_sent else "no")
+        values[row.agency.public_id] = {
+            "status": record.status if record else "",
+            "attendees": record.attendees if record else "",
+            "sent": sent,
+        }
+    return values
+
+
+@bp.route("/meetings/<pid:public_id>/record/register", methods=["POST"])
+@require(Permission.MEETING_MANAGE)
+def record_register(public_id: str) -> Page:
+    """Record the attendance register: every member agency's attendance in one go (saved whole or not at all)."""
+    meeting = managed_meeting_or_404(public_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    submitted, rows = {}, []
+    for agency in member_agencies(meeting):
+        key = agency.public_id
+        status = request.form.get(f"status-{key}", "")
+        attendees = request.form.get(f"attendees-{key}", "")[:400]
+        sent = request.form.get(f"sent-{key}", "")
+        submitted[key] = {"status": status, "attendees": attendees, "sent": sent}
+        rows.append(svc.RegisterRow(agency, status, attendees, {"yes": True, "no": False}.get(sent)))
+    try:
+        changed = svc.record_register(
+            current_user, meeting, rows, change_reason=request.form.get("change_reason", "")[:2000] or None
+        )
+    except Refusal as exc:
+        db.session.rollback()
+        return _day_page(managed_meeting_or_404(public_id), register=submitted, refusal=str(exc))
+    db.session.commit()
+    flash(f"Attendance saved for {changed} {'agency' if changed == 1 else 'agencies'}.", "success")
+    return redirect(url_for("meetings.record", public_id=public_id, _anchor="attendance"))
 
 
 def _refused(public_id: str, key: str, form: FlaskForm, field: Any, message: str | None = None) -> tuple[str, int]:
@@ -147,37 +195,6 @@ def record(public_id: str) -> tuple[str, int]:
     """The meeting page: attendance, observers, and each case with earlier actions, research, discussion and
     actions agreed."""
     return _day_page(_running_or_404(public_id))
-
-
-@bp.route("/meetings/<pid:public_id>/record/attendance", methods=["POST"])
-@require(Permission.MEETING_MANAGE)
-def record_attendance(public_id: str) -> Page:
-    """Record one member agency's attendance."""
-    meeting = managed_meeting_or_404(public_id)
-    form = AttendanceForm(prefix="attendance")
-    form.agency.choices = _agency_choices(meeting)
-    agency = next((a for a in member_agencies(meeting) if a.public_id == form.agency.data), None)
-    if not form.validate_on_submit():
-        return _refused(public_id, "attendance", form, form.status)
-    if agency is None:
-        return _refused(public_id, "attendance", form, form.agency, "Select a member agency from the list")
-    sent = {"yes": True, "no": False}.get(form.information_sent.data or "")
-    try:
-        svc.record_attendance(
-            current_user,
-            meeting,
-            agency,
-            form.status.data or "",
-            form.attendees.data,
-            sent,
-            change_reason=form.change_reason.data,
-        )
-    except Refusal as exc:
-        field = form.information_sent if "information" in str(exc) else form.attendees
-        return _refused(public_id, "attendance", form, _reason_or(form, field, str(exc)), str(exc))
-    db.session.commit()
-    flash(f"Attendance recorded for {agency.name}.", "success")
-    return redirect(url_for("meetings.record", public_id=public_id, _anchor="attendance"))
 
 
 @bp.route("/meetings/<pid:public_id>/record/observers", methods=["POST"])
