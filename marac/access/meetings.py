@@ -76,8 +76,10 @@ def can_follow_research(user: Any, meeting: Any) -> bool:
 
 
 def can_read_minutes(user: Any, meeting: Any) -> bool:
-    """The area's coordinators and chairs read the minutes as they are written; member agencies once the signed
-    minutes have been distributed to them (each case's discussion only where they may see the case)."""
+    """The area's coordinators and chairs read the minutes as they are written; member agencies the signed minutes
+    distributed to them, while no correction is in hand (each case's discussion only where they may see the case)."""
     if can_follow_research(user, meeting):
         return True
-    return can_see_meeting(user, meeting) and meeting.distributed_version is not None
+    # Only the version they were sent: while signed minutes are being corrected, the draft stays with the MARAC team.
+    current = meeting.distributed_version is not None and meeting.distributed_version == meeting.minutes_version
+    return can_see_meeting(user, meeting) and current

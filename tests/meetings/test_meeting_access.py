@@ -57,6 +57,13 @@ def test_a_barred_representative_reads_the_minutes_without_that_case(
     db.session.commit()
     _bar(barred, world.police_rep.user)
     login_as(client, world.police_rep, clock)
+    correcting = client.get(f"/meetings/{world.meeting.public_id}/minutes")
+    assert correcting.status_code == 409  # version 2 is not signed and sent yet: the draft stays with the team
+    assert "a correction is waiting for the chair" in correcting.get_data(as_text=True)
+    with acting_offline([world.chair.user, world.coordinator.user]):
+        services.sign_off_minutes(world.chair.user, world.meeting)
+        services.distribute_minutes(world.coordinator.user, world.meeting)
+    db.session.commit()
     page = client.get(f"/meetings/{world.meeting.public_id}/minutes").get_data(as_text=True)
     assert "Not shared with you" in page
     assert special not in page

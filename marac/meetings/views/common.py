@@ -18,6 +18,12 @@ from marac.meetings.services import load_meeting_for
 from marac.orgs.models import Area
 from marac.people.records import field_rows, name_from
 
+#: What a member agency is told before the current minutes have been sent to it.
+MINUTES_NOT_SENT = (
+    "The minutes have not been distributed to member agencies yet, or a correction is waiting for the chair: "
+    "the signed version will be sent to your agency"
+)
+
 
 def meeting_or_404(public_id: str) -> Meeting:
     """The meeting if the current user may see it; 404 (audited) otherwise."""

@@ -15,7 +15,7 @@ from marac.access import Permission, can_read_minutes, require
 from marac.meetings import pdf
 from marac.meetings.models import Meeting
 from marac.meetings.views.blueprint import bp
-from marac.meetings.views.common import meeting_or_404
+from marac.meetings.views.common import MINUTES_NOT_SENT, meeting_or_404
 from marac.pdf import PdfBusy
 
 BUSY = "The document service is busy: try again in a minute"
@@ -46,7 +46,7 @@ def minutes_pdf(public_id: str) -> Response:
     if meeting.minutes_version < 1:
         abort(409, description=NO_MINUTES)
     if not can_read_minutes(current_user, meeting):
-        abort(409, description="The minutes have not been distributed to member agencies yet")
+        abort(409, description=MINUTES_NOT_SENT)
     return _download(meeting, "minutes", pdf.minutes_pdf)
 
 

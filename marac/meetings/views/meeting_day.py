@@ -35,6 +35,7 @@ from marac.meetings.models import AgendaItem, Meeting
 from marac.meetings.services import MeetingError, listed_items, member_agencies, to_local
 from marac.meetings.views.blueprint import bp
 from marac.meetings.views.common import (
+    MINUTES_NOT_SENT,
     agenda_rows,
     audit_view,
     managed_meeting_or_404,
@@ -401,7 +402,7 @@ def minutes(public_id: str) -> tuple[str, int]:
     if meeting.minutes_version < 1:
         abort(409, description="No minutes have been recorded for this meeting yet")
     if not can_read_minutes(current_user, meeting):
-        abort(409, description="The minutes have not been distributed to member agencies yet")
+        abort(409, description=MINUTES_NOT_SENT)
     return _minutes_page(meeting)
 
 
