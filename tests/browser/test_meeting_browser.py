@@ -19,6 +19,8 @@ from marac import db
 from marac.db import LONDON
 from tests.browser.conftest import PASSWORD, SERVER_CLOCK, Account, LiveServer, sign_in
 
+pytestmark = pytest.mark.browser
+
 CASES = 15
 AREA = "Northvale North MARAC"
 

@@ -21,16 +21,16 @@ from marac.meetings.services.minutes import (
     STATEMENT_VERSION,
     TEXT_LIMIT,
     AttendanceRow,
-    _clean_reason,
-    _has_started,
-    _note_change,
-    _require_manager,
-    _require_started,
     attendance_rows,
+    check_change_reason,
+    has_started,
     meeting_actions,
     meeting_observers,
     minutes_deadline,
     minutes_overdue,
+    note_change,
+    require_manager,
+    require_started,
 )
 from marac.meetings.services.research import ItemResearch, research_for_item
 from marac.meetings.services.schedule import MeetingError
@@ -64,19 +64,19 @@ def record_attendance(
 ) -> Attendance:
     """Record whether a member agency attended and who came; apologies say whether its information was sent (they
     may be recorded before the meeting, the rest once it has started)."""
-    _require_manager(actor, meeting)
+    require_manager(actor, meeting)
     if not is_member_agency(agency.id, meeting.area):
         raise MeetingError(f"{agency.name} is not a member agency of the {meeting.area.name} MARAC")
     if status not in ATTENDANCE_LABELS:
         raise MeetingError(f"Select whether {agency.name} was present, sent apologies or was absent")
     if status != AttendanceStatus.APOLOGIES.value:
-        _require_started(meeting)
+        require_started(meeting)
     people = _clean_text(attendees, "Who attended", 300)
     if status == AttendanceStatus.PRESENT.value and not people:
         raise MeetingError(f"Enter who attended for {agency.name} (names and roles)")
     if status == AttendanceStatus.APOLOGIES.value and information_sent is None:
         raise MeetingError(f"Select whether {agency.name} sent its information before the meeting")
-    reason = _clean_reason(meeting, change_reason)
+    reason = check_change_reason(meeting, change_reason)
     row = _attendance_row(meeting, agency) or Attendance(meeting_id=meeting.id, agency_id=agency.id)
     row.status = status
     row.attendees = people if status == AttendanceStatus.PRESENT.value else ""
@@ -84,7 +84,7 @@ def record_attendance(
     row.recorded_at = db.utcnow()
     db.session.add(row)
     db.session.flush()
-    _note_change(actor, meeting, reason, "attendance", None)
+    note_change(actor, meeting, reason, "attendance", None)
     audit.record(
         "meeting.attendance",
         actor=actor,
@@ -139,7 +139,7 @@ def add_observer(
     change_reason: str | None = None,
 ) -> Observer:
     """Record an observer who has signed the confidentiality statement (refused until they have)."""
-    _require_manager(actor, meeting)
+    require_manager(actor, meeting)
     who = _clean_text(name, "The observer's name", 120)
     where = _clean_text(organisation, "The organisation", 160)
     why = _clean_text(purpose, "The purpose", 200)
@@ -147,7 +147,7 @@ def add_observer(
         raise MeetingError("Enter the observer's name and organisation")
     if not statement_signed:
         raise MeetingError("An observer must sign the confidentiality statement before the meeting hears any case")
-    reason = _clean_reason(meeting, change_reason)
+    reason = check_change_reason(meeting, change_reason)
     observer = Observer(
         meeting_id=meeting.id,
         name=who,
@@ -159,15 +159,15 @@ def add_observer(
     )
     db.session.add(observer)
     db.session.flush()
-    _note_change(actor, meeting, reason, "observers", None)
+    note_change(actor, meeting, reason, "observers", None)
     audit.record("meeting.observer", actor=actor, object_type="meeting", object_id=meeting.public_id)
     return observer
 
 
 def _discussed_item(actor: Any, item: AgendaItem) -> Meeting:
     meeting = item.meeting
-    _require_manager(actor, meeting)
-    _require_started(meeting)
+    require_manager(actor, meeting)
+    require_started(meeting)
     if item.status == ItemStatus.DEFERRED.value:
         raise MeetingError(f"Case {item.case.reference} was deferred from this meeting: it has no minutes here")
     if not case_relations(actor, item.case):
@@ -196,12 +196,12 @@ def record_discussion(
         raise MeetingError(f"Enter the minutes of the discussion of case {item.case.reference}")
     if values == (item.victim_voice or "", item.risks or "", item.minutes or "") and item.recorded_at is not None:
         return item  # nothing changed: no new version
-    reason = _clean_reason(meeting, change_reason)
+    reason = check_change_reason(meeting, change_reason)
     item.victim_voice, item.risks, item.minutes = values
     item.status = ItemStatus.HEARD.value
     item.recorded_at = db.utcnow()
     db.session.flush()
-    _note_change(actor, meeting, reason, "discussion", item)
+    note_change(actor, meeting, reason, "discussion", item)
     audit.record("minutes.record", actor=actor, object_type="case", object_id=item.case.public_id)
     return item
 
@@ -219,9 +219,9 @@ def agree_action(
     """Record an action agreed for a case (through the actions domain); it is part of the minutes, so adding one to
     signed minutes needs a reason and opens a new version."""
     meeting = _discussed_item(actor, item)
-    reason = _clean_reason(meeting, change_reason)
+    reason = check_change_reason(meeting, change_reason)
     action = create_action(actor, item=item, agency=agency, owner=owner, description=description, due_on=due_on)
-    _note_change(actor, meeting, reason, "actions", item)
+    note_change(actor, meeting, reason, "actions", item)
     return action
 
 
@@ -267,7 +267,7 @@ def meeting_day(actor: Any, meeting: Meeting) -> MeetingDay:
         attendance=attendance_rows(meeting),
         observers=meeting_observers(meeting),
         items=rows,
-        has_started=_has_started(meeting),
+        has_started=has_started(meeting),
         deadline=minutes_deadline(meeting),
         is_overdue=minutes_overdue(meeting, db.london_today()),
     )

@@ -57,11 +57,13 @@ def _day(meeting: Meeting) -> str:
     return to_local(meeting.starts_at).strftime("%A %-d %B %Y at %H:%M")
 
 
-def _has_started(meeting: Meeting) -> bool:
+def has_started(meeting: Meeting) -> bool:
+    """Whether the meeting's start time has passed."""
     return meeting.starts_at <= db.utcnow()
 
 
-def _require_manager(actor: Any, meeting: Meeting) -> None:
+def require_manager(actor: Any, meeting: Meeting) -> None:
+    """Refuse anyone but the area's coordinators, and a cancelled meeting; hold the meeting row for the change."""
     if not can_manage_meeting(actor, meeting):
         raise MeetingError("Only the area's coordinators record a meeting and its minutes")
     lock_meeting(meeting)
@@ -69,8 +71,9 @@ def _require_manager(actor: Any, meeting: Meeting) -> None:
         raise MeetingError("This meeting was cancelled: there are no minutes to record")
 
 
-def _require_started(meeting: Meeting) -> None:
-    if not _has_started(meeting):
+def require_started(meeting: Meeting) -> None:
+    """Refuse minutes before the meeting has started."""
+    if not has_started(meeting):
         raise MeetingError(f"Minutes can only be recorded once the meeting has started (it starts on {_day(meeting)})")
 
 
@@ -82,7 +85,7 @@ def needs_change_reason(meeting: Meeting) -> bool:
     return meeting.minutes_signed
 
 
-def _clean_reason(meeting: Meeting, change_reason: str | None) -> str | None:
+def check_change_reason(meeting: Meeting, change_reason: str | None) -> str | None:
     """The reason for a change, required when the minutes are signed as they stand."""
     reason = (change_reason or "").strip()
     if not reason:
@@ -96,11 +99,11 @@ def _clean_reason(meeting: Meeting, change_reason: str | None) -> str | None:
     return reason
 
 
-def _note_change(actor: Any, meeting: Meeting, reason: str | None, part: str, item: AgendaItem | None) -> None:
+def note_change(actor: Any, meeting: Meeting, reason: str | None, part: str, item: AgendaItem | None) -> None:
     """Count a change to the minutes: the first recording makes version 1; a change to signed minutes opens the
     next version, keeping its reason (sealed) until the chair signs it; the change is audited without content.
     Apologies and observers recorded before the meeting starts are not minutes yet."""
-    if not _has_started(meeting):
+    if not has_started(meeting):
         return
     if meeting.minutes_version == 0:
         meeting.minutes_version = 1
@@ -192,7 +195,7 @@ def meeting_observers(meeting: Meeting) -> list[Observer]:
 def _sign_off_problem(meeting: Meeting) -> str | None:
     if meeting.is_cancelled:
         return "This meeting was cancelled: there are no minutes to sign off"
-    if not _has_started(meeting):
+    if not has_started(meeting):
         return f"The minutes cannot be signed off before the meeting has happened (it starts on {_day(meeting)})"
     if meeting.minutes_signed:
         return f"These minutes are already signed (version {meeting.signed_version})"

@@ -148,7 +148,9 @@ def _check_chair(chair: User | None, area: Area) -> None:
 
 
 def new_meeting_reference(area: Area, day: date) -> str:
-    """A reference for the papers: the date, the area number and a count (no personal data)."""
+    """A reference for the papers: the date, the area number and a count (no personal data). The area row is held
+    until the transaction ends, so two coordinators adding a meeting on the same day get different counts."""
+    db.session.execute(select(Area.id).where(Area.id == area.id).with_for_update())
     base = f"M{day:%y%m%d}-{area.id}"
     taken = db.session.scalar(select(func.count()).select_from(Meeting).where(Meeting.reference.like(f"{base}%")))
     return base if not taken else f"{base}-{taken + 1}"
