@@ -1,6 +1,6 @@
 """Imports every model so Base.metadata knows every table (for Alembic and tests)."""
 
-from marac.actions.models import Action
+from marac.actions.models import Action, ActionEvent
 from marac.audit.models import AuditEvent
 from marac.auth.models import AuthSession, User, UserRole, user_areas
 from marac.cases.models import Case, CaseEvent, CaseParty, Incident, Questionnaire, Referral, RiskAssessment, SafetyPlan
@@ -14,13 +14,15 @@ from marac.meetings.models import (
     Observer,
     ResearchRequest,
 )
-from marac.notify.models import OutboxMessage
+from marac.notify.models import Notification, OutboxMessage
 from marac.orgs.models import Agency, Area, agency_areas
 from marac.people.models import HouseholdLink, MatchDecision, Person, PersonTerm
+from marac.scheduler_models import SchedulerHeartbeat
 from marac.sharing.models import BreakGlassGrant, Disclosure, MustNotReceive
 
 __all__ = [
     "Action",
+    "ActionEvent",
     "Agency",
     "AgendaItem",
     "Area",
@@ -41,6 +43,7 @@ __all__ = [
     "MeetingPattern",
     "MinutesVersion",
     "MustNotReceive",
+    "Notification",
     "Observer",
     "OutboxMessage",
     "Person",
@@ -50,6 +53,7 @@ __all__ = [
     "ResearchRequest",
     "RiskAssessment",
     "SafetyPlan",
+    "SchedulerHeartbeat",
     "User",
     "UserRole",
     "agency_areas",

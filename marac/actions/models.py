@@ -66,6 +66,10 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When the status last changed.
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The day the reminder before the due date was sent.
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+    #: When it was escalated to the agency's representative and their supervisor for being overdue.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Sealed SMART description.
     description_enc: Mapped[bytes | None] = mapped_column("description", LargeBinary)
     #: Sealed note with the latest status (completion note, or why it was not possible).
@@ -94,3 +98,37 @@ class Action(Base):
 
     def __repr__(self) -> str:
         return f"<Action {self.public_id} {self.status}>"
+
+
+class ActionEvent(Base):
+    """One change to an action's status, with its note: the action's history."""
+
+    __tablename__ = "action_events"
+
+    #: Surrogate key.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random identifier bound into its ciphertexts.
+    public_id: Mapped[str] = mapped_column(PublicId(), unique=True, default=new_public_id)
+    #: The action.
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"), index=True)
+    #: The status before.
+    from_status: Mapped[str | None] = mapped_column(String(14))
+    #: The status after.
+    to_status: Mapped[str] = mapped_column(String(14))
+    #: Who changed it.
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    #: When.
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Sealed note (required for completed, not possible and not done).
+    note_enc: Mapped[bytes | None] = mapped_column("note", LargeBinary)
+
+    note = Encrypted(TEXT)
+
+    changed_by: Mapped[User | None] = relationship()
+
+    def __init__(self, **kwargs: object) -> None:
+        self.public_id = new_public_id()
+        super().__init__(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<ActionEvent {self.from_status}->{self.to_status}>"

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marac.crypto import TEXT, Encrypted
 from marac.db import Base, PublicId, UTCDateTime, new_public_id, utcnow
 
 
@@ -49,6 +50,44 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The last failure (no message content).
     last_error: Mapped[str | None] = mapped_column(String(300))
+    #: While a relay holds the message: until when its claim lasts (a crashed relay's claim runs out).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When it was given up on (dead-lettered) after too many attempts or a rejected address.
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: The backend's own reference for the message (a Notify id, an SMTP Message-ID, a file name).
+    provider_reference: Mapped[str | None] = mapped_column(String(200))
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.public_id} {self.kind} {self.status}>"
+
+
+class Notification(Base):
+    """What a message is about, for its recipient's notification centre (behind sign-in, so it may name the case)."""
+
+    __tablename__ = "notifications"
+
+    #: Surrogate key.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random identifier used in URLs and bound into its ciphertexts.
+    public_id: Mapped[str] = mapped_column(PublicId(), unique=True, default=new_public_id)
+    #: Who it is for.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: What caused it (as the outbox message's kind).
+    kind: Mapped[str] = mapped_column(String(40))
+    #: Where in the platform it leads (a path, no personal data).
+    link: Mapped[str | None] = mapped_column(String(300))
+    #: When made.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    #: When the user opened it.
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Sealed text shown in the notification centre.
+    text_enc: Mapped[bytes | None] = mapped_column("text", LargeBinary)
+
+    text = Encrypted(TEXT)
+
+    def __init__(self, **kwargs: object) -> None:
+        self.public_id = new_public_id()
+        super().__init__(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Notification {self.public_id} {self.kind}>"
