@@ -16,7 +16,7 @@ from benchmarks.generate import default_workers
 from benchmarks.report import Report
 from marac.config import load_settings
 
-BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals", "pdf")
+BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals", "pdf", "scheduler", "outbox")
 
 
 def argon2_cost() -> None:
@@ -84,6 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=default_workers(), help="processes sealing rows")
     parser.add_argument("--seed", type=int, default=20240601, help="seed for the synthetic data")
+    parser.add_argument("--seconds", type=int, default=60, help="seconds two schedulers run side by side (scheduler)")
     parser.add_argument("--keep", action="store_true", help="keep the generated databases (paths are printed)")
     args = parser.parse_args(argv)
     unknown = set(args.names) - set(BENCHMARKS)
@@ -106,9 +107,11 @@ def databases(choice: str) -> list[str]:
 def main(argv: list[str]) -> int:
     """Run the chosen benchmarks; exit status 1 when a target was missed."""
     from benchmarks.key_rotation import run_rotation
+    from benchmarks.outbox import run_outbox
     from benchmarks.pdf import run_pdf
     from benchmarks.people import run_people
     from benchmarks.referrals import run_referrals
+    from benchmarks.scheduler import run_scheduler_bench
 
     args = parse_args(argv)
     names = args.names or list(BENCHMARKS)
@@ -119,7 +122,7 @@ def main(argv: list[str]) -> int:
         audit_append()
     if "pdf" in names:
         run_pdf(report, keep=args.keep)
-    kinds = databases(args.db) if {"people", "rotation", "referrals"} & set(names) else []
+    kinds = databases(args.db) if {"people", "rotation", "referrals", "scheduler", "outbox"} & set(names) else []
     for kind in kinds:
         if "people" in names:
             run_people(
@@ -146,6 +149,10 @@ def main(argv: list[str]) -> int:
                 seed=args.seed,
                 keep=args.keep,
             )
+        if "scheduler" in names:
+            run_scheduler_bench(report, kind, seconds=args.seconds, keep=args.keep)
+        if "outbox" in names:
+            run_outbox(report, kind, keep=args.keep)
     return report.summary()
 
 

@@ -123,6 +123,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from marac.actions.views import bp as actions_bp
     from marac.admin.views import bp as admin_bp
     from marac.audit.views import bp as audit_bp
     from marac.auth.views import bp as auth_bp
@@ -131,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     from marac.cases.views import bp as cases_bp
     from marac.home.views import bp as home_bp
     from marac.meetings.views import bp as meetings_bp
+    from marac.notify.views import bp as notify_bp
     from marac.people.views import bp as people_bp
     from marac.sharing.views import bp as sharing_bp
 
@@ -145,6 +147,8 @@ def _register_blueprints(app: Flask) -> None:
         people_bp,
         sharing_bp,
         meetings_bp,
+        actions_bp,
+        notify_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

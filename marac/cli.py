@@ -259,8 +259,9 @@ def _serve(host: str, port: int, threads: int) -> None:
 @click.command("demo")
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--seed-only", is_flag=True, help="Upgrade and seed, then exit without serving.")
+@click.option("--with-jobs", is_flag=True, help="Also run the scheduled jobs in this process (demo only).")
 @with_appcontext
-def demo(port: int, seed_only: bool) -> None:
+def demo(port: int, seed_only: bool, with_jobs: bool) -> None:
     """Upgrade the database, seed synthetic demo data if absent, print the accounts and serve on 127.0.0.1."""
     from marac.demo import seed_demo
     from marac.migrate import upgrade
@@ -288,6 +289,10 @@ def demo(port: int, seed_only: bool) -> None:
     click.echo("authenticator app, or run: .venv/bin/marac demo-code EMAIL")
     if seed_only:
         return
+    if with_jobs:
+        from marac.scheduler import start_in_process
+
+        start_in_process(current_app._get_current_object(), echo=click.echo)  # type: ignore[attr-defined]
     click.echo(f"\nServing on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
     _serve(host="127.0.0.1", port=port, threads=8)
 
@@ -317,6 +322,71 @@ def meetings_generate() -> None:
     click.echo(f"{generate_upcoming_meetings()} meetings scheduled")
 
 
+@click.command("scheduler")
+@click.option("--exit-if-locked", is_flag=True, help="Exit at once (status 3) when another scheduler holds the lock.")
+@click.option(
+    "--wait-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Wait at most this long for the lock, then exit with status 3 (default: wait for ever).",
+)
+@with_appcontext
+def scheduler_command(exit_if_locked: bool, wait_seconds: float | None) -> None:
+    """Run the scheduled jobs in Europe/London; only one scheduler runs at a time (web servers never run jobs)."""
+    from marac.scheduler import run_scheduler
+
+    db.session.close()  # jobs open their own sessions; this command's must not hold SQLite's write lock
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    status = run_scheduler(app, exit_if_locked=exit_if_locked, wait_seconds=wait_seconds, echo=click.echo)
+    if status:
+        sys.exit(status)
+
+
+# --- outbox (issue 6): the relay that delivers queued messages, and the outbox's state ------------------------------
+outbox_group = click.Group("outbox", help="The outbox of messages to send.")
+
+
+@outbox_group.command("relay")
+@click.option("--once", is_flag=True, help="Relay one batch and exit.")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(min=1))
+@with_appcontext
+def outbox_relay(once: bool, batch: int) -> None:
+    """Send due messages through MARAC_MAIL_BACKEND until SIGTERM or SIGINT (or one batch with --once)."""
+    import signal
+    import threading
+
+    from marac.notify.relay import relay_once, run_relay
+
+    if once:
+        result = relay_once(batch)
+    else:
+        stop = threading.Event()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: stop.set())
+        result = run_relay(batch, stop=stop)
+    click.echo(
+        f"sent {result.sent}, retrying {result.retrying}, dead {result.dead}, "
+        f"already delivered {result.already_delivered}"
+    )
+
+
+@outbox_group.command("status")
+@with_appcontext
+def outbox_status() -> None:
+    """Messages by status, the oldest pending message's age, and the dead letters."""
+    from marac.notify.services import list_dead_letters, summarise_outbox
+
+    summary = summarise_outbox()
+    click.echo(", ".join(f"{status} {count}" for status, count in sorted(summary.counts.items())))
+    if summary.oldest_pending_at is not None:
+        click.echo(f"oldest pending: {int((db.utcnow() - summary.oldest_pending_at).total_seconds())} s")
+    for message in list_dead_letters():
+        click.echo(f"dead {message.public_id} {message.kind} attempts {message.attempts}: {message.last_error}")
+
+
+# --- end outbox -------------------------------------------------------------------------------------------------------
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command to the app's CLI."""
     for command in (
@@ -329,5 +399,7 @@ def register_commands(app: Flask) -> None:
         serve,
         demo,
         demo_code,
+        scheduler_command,
+        outbox_group,
     ):
         app.cli.add_command(command)

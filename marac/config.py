@@ -109,6 +109,59 @@ def _json_days(env: Mapping[str, str], name: str) -> dict[str, int]:
     return value
 
 
+# --- mail (issue 6): which backend delivers the outbox, and its settings --------------------------------------------
+MAIL_BACKENDS = ("outbox", "smtp", "notify")
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+#: Notify API keys end with the service id and the secret, two UUIDs (36 characters each) joined by "-".
+NOTIFY_KEY_MIN_LENGTH = 74
+NOTIFY_BASE_URL = "https://api.notifications.service.gov.uk"
+
+
+def _required(env: Mapping[str, str], names: tuple[str, ...], backend: str) -> None:
+    for name in names:
+        if not env.get(name, "").strip():
+            raise ConfigError(f"{name} is missing: MARAC_MAIL_BACKEND={backend} needs it")
+
+
+def _mail_settings(env: Mapping[str, str], production: bool, instance: Path) -> dict[str, Any]:
+    """The mail backend and its settings; refuses an unknown backend or one whose settings are missing."""
+    backend = env.get("MARAC_MAIL_BACKEND", "outbox").strip().lower() or "outbox"
+    if backend not in MAIL_BACKENDS:
+        raise ConfigError(f"MARAC_MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}, got {backend!r}")
+    tls = env.get("MARAC_SMTP_TLS", "starttls").strip().lower() or "starttls"
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"MARAC_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {tls!r}")
+    if backend == "smtp":
+        _required(env, ("MARAC_SMTP_HOST", "MARAC_SMTP_FROM"), backend)
+        if env.get("MARAC_SMTP_USERNAME", "").strip():
+            _required(env, ("MARAC_SMTP_PASSWORD",), backend)
+        if production and tls == "none":
+            raise ConfigError("MARAC_SMTP_TLS is none in production: use starttls or ssl")
+    if backend == "notify":
+        _required(env, ("MARAC_NOTIFY_API_KEY", "MARAC_NOTIFY_EMAIL_TEMPLATE_ID"), backend)
+        if len(env["MARAC_NOTIFY_API_KEY"].strip()) < NOTIFY_KEY_MIN_LENGTH:
+            raise ConfigError("MARAC_NOTIFY_API_KEY is not a Notify API key (name-service id-secret)")
+    return {
+        "MARAC_MAIL_BACKEND": backend,
+        "MARAC_SMTP_HOST": env.get("MARAC_SMTP_HOST", "").strip(),
+        "MARAC_SMTP_PORT": _int(env, "MARAC_SMTP_PORT", 587, minimum=1),
+        "MARAC_SMTP_USERNAME": env.get("MARAC_SMTP_USERNAME", "").strip(),
+        "MARAC_SMTP_PASSWORD": env.get("MARAC_SMTP_PASSWORD", ""),
+        "MARAC_SMTP_TLS": tls,
+        "MARAC_SMTP_FROM": env.get("MARAC_SMTP_FROM", "").strip(),
+        "MARAC_SMTP_TIMEOUT_SECONDS": _int(env, "MARAC_SMTP_TIMEOUT_SECONDS", 30, minimum=1),
+        "MARAC_NOTIFY_API_KEY": env.get("MARAC_NOTIFY_API_KEY", "").strip(),
+        "MARAC_NOTIFY_BASE_URL": env.get("MARAC_NOTIFY_BASE_URL", "").strip() or NOTIFY_BASE_URL,
+        "MARAC_NOTIFY_EMAIL_TEMPLATE_ID": env.get("MARAC_NOTIFY_EMAIL_TEMPLATE_ID", "").strip(),
+        "MARAC_OUTBOX_MAX_ATTEMPTS": _int(env, "MARAC_OUTBOX_MAX_ATTEMPTS", 8, minimum=1),
+        "MARAC_OUTBOX_LEASE_SECONDS": _int(env, "MARAC_OUTBOX_LEASE_SECONDS", 60, minimum=1),
+        "MARAC_OUTBOX_DIR": env.get("MARAC_OUTBOX_DIR") or str(instance / "outbox"),
+    }
+
+
+# --- end mail --------------------------------------------------------------------------------------------------------
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from MARAC_* variables, validating production safety."""
     env = os.environ if env is None else env
@@ -153,6 +206,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MARAC_TRIGGER_REVIEW_DAYS": _json_days(env, "MARAC_TRIGGER_REVIEW_DAYS"),
         "MARAC_PDF_WAIT_SECONDS": _int(env, "MARAC_PDF_WAIT_SECONDS", 10, minimum=1),
         "MARAC_DEMO_ACCOUNTS_FILE": str(instance / "demo-accounts.json"),
+        # --- actions (issue 6): reminder before an action is due; escalation once it is this many days overdue --
+        "MARAC_ACTION_REMINDER_WORKING_DAYS": _int(env, "MARAC_ACTION_REMINDER_WORKING_DAYS", 3, minimum=1),
+        "MARAC_ACTION_ESCALATION_DAYS": _int(env, "MARAC_ACTION_ESCALATION_DAYS", 7, minimum=1),
+        # --- end actions -----------------------------------------------------------------------------------------
+        # --- scheduler (issue 6): the single-scheduler lock file (SQLite) and the heartbeat interval -----------
+        "MARAC_SCHEDULER_LOCK_FILE": env.get("MARAC_SCHEDULER_LOCK_FILE") or str(instance / "scheduler.lock"),
+        "MARAC_SCHEDULER_BEAT_SECONDS": _int(env, "MARAC_SCHEDULER_BEAT_SECONDS", 30, minimum=1),
+        # --- end scheduler ---------------------------------------------------------------------------------------
+        # --- mail (issue 6): see _mail_settings ------------------------------------------------------------------
+        **_mail_settings(env, production, instance),
+        # --- end mail --------------------------------------------------------------------------------------------
     }
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):
         settings["MARAC_WARNINGS"] = [

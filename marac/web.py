@@ -86,8 +86,18 @@ def healthz() -> tuple[Response, int]:
     finally:
         session.close()
     healthy = database_ok and at_head
-    body = {"status": "ok" if healthy else "unavailable", "database": database_ok, "migrations_at_head": at_head}
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "database": database_ok}
+    body["migrations_at_head"] = at_head
+    # Reported, never a reason to fail: the web tier stays healthy while the scheduler is down.
+    body["scheduler"] = _scheduler_health() if at_head else {"last_beat": None, "age_seconds": None, "healthy": False}
     return jsonify(body), 200 if healthy else 503
+
+
+def _scheduler_health() -> dict[str, Any]:
+    """The scheduler's heartbeat (issue 6), as `marac.scheduler.heartbeat_status` reports it."""
+    from marac.scheduler import heartbeat_status
+
+    return heartbeat_status(db.utcnow())
 
 
 def _load_user(token: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from marac import db
 from marac.access import Role, acting_offline, route_permission
+from marac.actions.models import Action
 from marac.audit.models import AuditEvent
 from marac.sharing.models import BreakGlassGrant
 from tests.conftest import FakeClock
@@ -72,6 +74,8 @@ SAMPLE_OBJECTS = (
     "meetings.sign_off",
     "meetings.minutes",
     "meetings.case_history",
+    "actions.view",
+    "actions.meeting_actions",
 )
 
 
@@ -175,6 +179,8 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
     grant = BreakGlassGrant(case_id=case.id, user_id=sample.user.id, expires_at=db.utcnow())
     grant.reason = "Sample use of emergency access for the matrix"
     db.session.add(grant)
+    action = Action(case_id=case.id, agency_id=sample.user.agency_id, due_on=date(2026, 12, 1))
+    db.session.add(action)
     db.session.commit()
     ids = {
         "admin.area": area.public_id,
@@ -206,6 +212,8 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         "meetings.add": area.public_id,
         "meetings.answer_research": research.public_id,
         "meetings.case_history": case.public_id,
+        "actions.view": action.public_id,
+        "actions.meeting_actions": meeting.public_id,
     }
     user_id = None
     if column != ANONYMOUS:

@@ -319,9 +319,22 @@ def test_healthz_reports_unmigrated_database_as_unavailable(empty_database: str,
 
         assert (before.status_code, before.json) == (
             503,
-            {"status": "unavailable", "database": True, "migrations_at_head": False},
+            {
+                "status": "unavailable",
+                "database": True,
+                "migrations_at_head": False,
+                "scheduler": {"last_beat": None, "age_seconds": None, "healthy": False},
+            },
         )
-        assert (after.status_code, after.json) == (200, {"status": "ok", "database": True, "migrations_at_head": True})
+        assert (after.status_code, after.json) == (
+            200,
+            {
+                "status": "ok",
+                "database": True,
+                "migrations_at_head": True,
+                "scheduler": {"last_beat": None, "age_seconds": None, "healthy": False},
+            },
+        )
     finally:
         app.extensions["marac_engine"].dispose()
 

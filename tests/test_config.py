@@ -184,3 +184,63 @@ def test_trigger_review_days_are_read_from_the_environment(tmp_path: Path) -> No
 def test_bad_trigger_review_days_refuse_to_start_naming_the_setting(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match="MARAC_TRIGGER_REVIEW_DAYS"):
         load_settings(production(tmp_path, MARAC_TRIGGER_REVIEW_DAYS=value))
+
+
+# --- mail backends (issue 6) ------------------------------------------------------------------------------------------
+
+NOTIFY_KEY = "marac_live-" + "1" * 36 + "-" + "2" * 36
+SMTP = {"MARAC_MAIL_BACKEND": "smtp", "MARAC_SMTP_HOST": "mail.example", "MARAC_SMTP_FROM": "marac@example.org"}
+NOTIFY = {"MARAC_MAIL_BACKEND": "notify", "MARAC_NOTIFY_API_KEY": NOTIFY_KEY, "MARAC_NOTIFY_EMAIL_TEMPLATE_ID": "t-1"}
+
+
+def test_mail_defaults_to_the_outbox_folder_under_instance(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path))
+    assert settings["MARAC_MAIL_BACKEND"] == "outbox"
+    assert settings["MARAC_OUTBOX_DIR"] == str((tmp_path / "instance" / "outbox").resolve())
+    assert settings["MARAC_OUTBOX_MAX_ATTEMPTS"] == 8
+    assert settings["MARAC_OUTBOX_LEASE_SECONDS"] == 60
+
+
+def test_smtp_settings_are_read_with_starttls_on_port_587_by_default(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, **SMTP, MARAC_SMTP_USERNAME="relay", MARAC_SMTP_PASSWORD="pw"))
+    assert (settings["MARAC_SMTP_HOST"], settings["MARAC_SMTP_PORT"], settings["MARAC_SMTP_TLS"]) == (
+        "mail.example",
+        587,
+        "starttls",
+    )
+    assert (settings["MARAC_SMTP_USERNAME"], settings["MARAC_SMTP_PASSWORD"]) == ("relay", "pw")
+
+
+def test_notify_settings_are_read_with_the_public_api_by_default(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, **NOTIFY))
+    assert settings["MARAC_NOTIFY_BASE_URL"] == "https://api.notifications.service.gov.uk"
+    assert settings["MARAC_NOTIFY_EMAIL_TEMPLATE_ID"] == "t-1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"MARAC_MAIL_BACKEND": "pigeon"}, "MARAC_MAIL_BACKEND"),
+        ({**SMTP, "MARAC_SMTP_HOST": ""}, "MARAC_SMTP_HOST"),
+        ({**SMTP, "MARAC_SMTP_FROM": ""}, "MARAC_SMTP_FROM"),
+        ({**SMTP, "MARAC_SMTP_USERNAME": "relay"}, "MARAC_SMTP_PASSWORD"),
+        ({**SMTP, "MARAC_SMTP_TLS": "sometimes"}, "MARAC_SMTP_TLS"),
+        ({**SMTP, "MARAC_SMTP_PORT": "smtp"}, "MARAC_SMTP_PORT"),
+        ({**NOTIFY, "MARAC_NOTIFY_API_KEY": ""}, "MARAC_NOTIFY_API_KEY"),
+        ({**NOTIFY, "MARAC_NOTIFY_API_KEY": "too-short"}, "MARAC_NOTIFY_API_KEY"),
+        ({**NOTIFY, "MARAC_NOTIFY_EMAIL_TEMPLATE_ID": ""}, "MARAC_NOTIFY_EMAIL_TEMPLATE_ID"),
+        ({"MARAC_OUTBOX_MAX_ATTEMPTS": "0"}, "MARAC_OUTBOX_MAX_ATTEMPTS"),
+    ],
+)
+def test_an_unknown_backend_or_missing_settings_refuse_to_start_naming_the_setting(
+    tmp_path: Path, overrides: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(production(tmp_path, **overrides))
+
+
+def test_smtp_without_tls_is_refused_in_production_but_allowed_in_development(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MARAC_SMTP_TLS"):
+        load_settings(production(tmp_path, **SMTP, MARAC_SMTP_TLS="none"))
+    settings = load_settings({"MARAC_INSTANCE_PATH": str(tmp_path), **SMTP, "MARAC_SMTP_TLS": "none"})
+    assert settings["MARAC_SMTP_TLS"] == "none"

@@ -299,5 +299,10 @@ def test_health_check_needs_no_sign_in_and_reports_the_database(client: FlaskCli
 
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"status": "ok", "database": True, "migrations_at_head": True}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": True,
+        "migrations_at_head": True,
+        "scheduler": {"last_beat": None, "age_seconds": None, "healthy": False},
+    }
     assert response.headers["Cache-Control"] == "no-store"

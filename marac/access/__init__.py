@@ -3,6 +3,12 @@ field sensitivity and case work (`casework`), and meetings (`meetings`). Import 
 
 from __future__ import annotations
 
+from marac.access.actions import (
+    can_record_not_done,
+    can_see_action,
+    can_update_action,
+    visible_actions,
+)
 from marac.access.cases import (
     MEETING_MEMBER_WINDOW_DAYS,
     SENSITIVITY_LABELS,
@@ -95,11 +101,14 @@ __all__ = [
     "can_open_case_in",
     "can_own_case_work",
     "can_read_minutes",
+    "can_record_not_done",
     "can_review_break_glass",
+    "can_see_action",
     "can_see_field",
     "can_see_meeting",
     "can_see_research",
     "can_sign_off",
+    "can_update_action",
     "case_relations",
     "case_relations_many",
     "cases_with_hidden_victim_name",
@@ -117,6 +126,7 @@ __all__ = [
     "sees_area_overdue",
     "user_area_ids",
     "user_roles",
+    "visible_actions",
     "visible_cases_clause",
     "web_account_change_problem",
 ]

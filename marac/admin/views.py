@@ -255,3 +255,23 @@ def reset(public_id: str) -> Page:
         return redirect(url_for("admin.user", public_id=public_id))
     db.session.commit()
     return render_template("admin/temporary_password.html", user=account, secret=secret, created=False)
+
+
+# --- outbox (issue 6) -----------------------------------------------------------------------------------------------
+
+
+@bp.route("/outbox")
+@require(Permission.ADMIN_MANAGE)
+def outbox() -> str:
+    """Messages by status and the ones that could not be delivered (who, what kind, why: never their content)."""
+    from marac.notify import services as notify
+
+    return render_template("admin/outbox.html", summary=notify.summarise_outbox(), dead=notify.list_dead_letters())
+
+
+@bp.app_template_global("undelivered_message_count")
+def undelivered_message_count() -> int:
+    """How many messages are dead-lettered (for the alert on the administration home page)."""
+    from marac.notify.services import count_dead_letters
+
+    return count_dead_letters()

@@ -4,9 +4,10 @@ does; the relay that delivers them comes with the scheduler (issue 6)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marac import db
 from marac.notify.models import OutboxMessage
@@ -24,6 +25,9 @@ SUBJECTS = {
     "meeting_moved": "MARAC meeting moved",
     "meeting_cancelled": "MARAC meeting cancelled",
     "minutes_distributed": "MARAC minutes available",
+    "action_reminder": "MARAC action due soon",
+    "action_overdue_escalation": "MARAC action overdue",
+    "action_updated": "MARAC action updated",
 }
 
 
@@ -63,3 +67,33 @@ def queue_to_all(recipients: list[Any], kind: str, key: str, attachment: Attachm
     queued = [queue_message(r, kind, key, attachment) for r in recipients]
     db.session.flush()
     return sum(m is not None for m in queued)
+
+
+# --- the outbox's state, for admins (issue 6) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    """How many messages are in each state, and how long the oldest pending one has waited."""
+
+    counts: dict[str, int]
+    oldest_pending_at: datetime | None
+
+
+def summarise_outbox() -> OutboxSummary:
+    """Counts by status and the oldest pending message's queue time (no content)."""
+    rows = db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    counts = {"pending": 0, "sent": 0, "dead": 0} | {status: int(count) for status, count in rows}
+    oldest = db.session.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending"))
+    return OutboxSummary(counts=counts, oldest_pending_at=oldest)
+
+
+def count_dead_letters() -> int:
+    """How many messages could not be delivered."""
+    return int(db.session.scalar(select(func.count()).where(OutboxMessage.status == "dead")) or 0)
+
+
+def list_dead_letters(limit: int = 200) -> list[OutboxMessage]:
+    """The most recent dead letters, newest first."""
+    query = select(OutboxMessage).where(OutboxMessage.status == "dead").order_by(OutboxMessage.dead_at.desc())
+    return list(db.session.scalars(query.limit(limit)))
