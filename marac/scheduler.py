@@ -1,10 +1,10 @@
 """`marac scheduler`: the one process that runs time-driven jobs (APScheduler 3.x, jobs defined in code).
 
-Jobs live in `JOBS` with stable ids, Europe/London triggers and an explicit misfire grace time; every job runs with
-`coalesce=True` and `max_instances=1` in the memory job store (the SQLAlchemy store pickles jobs and is not meant to
-be shared). Only one scheduler runs at a time: it holds a PostgreSQL advisory lock on a dedicated connection, or a
-`flock` on MARAC_SCHEDULER_LOCK_FILE with SQLite. The holder writes a heartbeat that /healthz reports. Web workers
-never run jobs (`create_app` and `marac serve` never build a scheduler).
+Jobs live in `JOBS` (marac/jobs.py) with stable ids, Europe/London triggers and an explicit misfire grace time;
+every job runs with `coalesce=True` and `max_instances=1` in the memory job store (the SQLAlchemy store pickles jobs
+and is not meant to be shared). Only one scheduler runs at a time: it holds a PostgreSQL advisory lock on a dedicated
+connection, or a `flock` on MARAC_SCHEDULER_LOCK_FILE with SQLite. The holder writes a heartbeat that /healthz
+reports. Web workers never run jobs (`create_app` and `marac serve` never build a scheduler).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -32,8 +31,6 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -42,6 +39,7 @@ from sqlalchemy.pool import NullPool
 
 from marac import db
 from marac.db import LONDON
+from marac.jobs import JOBS, JobSpec
 
 log = structlog.get_logger(__name__)
 
@@ -56,61 +54,6 @@ LOCK_POLL_SECONDS = 1.0
 #: The heartbeat is healthy while its age is within this many beat intervals.
 HEALTHY_BEATS = 3
 HEARTBEAT_JOB_ID = "scheduler-heartbeat"
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One scheduled job: a stable id, the function it runs (`module:function`) and when."""
-
-    id: str
-    target: str
-    trigger: str  # "cron" or "interval"
-    trigger_args: dict[str, Any]
-    misfire_grace_time: int
-    description: str = field(default="", compare=False)
-
-    def make_trigger(self) -> BaseTrigger:
-        """A fresh trigger in Europe/London (an interval trigger starts counting when it is made)."""
-        if self.trigger == "cron":
-            return CronTrigger(timezone=LONDON, **self.trigger_args)
-        return IntervalTrigger(timezone=LONDON, **self.trigger_args)
-
-
-#: Every scheduled job. Ids are stable: logs and alerts refer to them.
-JOBS: tuple[JobSpec, ...] = (
-    JobSpec(
-        "outbox-relay",
-        "marac.notify.relay:relay_once",
-        "interval",
-        {"seconds": 10},
-        misfire_grace_time=30,
-        description="Send queued notifications from the outbox.",
-    ),
-    JobSpec(
-        "meetings-generate",
-        "marac.meetings.tasks:generate_upcoming_meetings",
-        "cron",
-        {"hour": 2, "minute": 15},
-        misfire_grace_time=6 * 3600,
-        description="Schedule each area's meetings for the next three months.",
-    ),
-    JobSpec(
-        "actions-remind",
-        "marac.actions.tasks:send_action_reminders",
-        "cron",
-        {"hour": 7, "minute": 0},
-        misfire_grace_time=3 * 3600,
-        description="Remind action owners of actions falling due.",
-    ),
-    JobSpec(
-        "actions-escalate",
-        "marac.actions.tasks:escalate_overdue_actions",
-        "cron",
-        {"hour": 7, "minute": 15},
-        misfire_grace_time=3 * 3600,
-        description="Escalate overdue actions to the coordinator.",
-    ),
-)
 
 
 def resolve(target: str) -> Callable[[], Any] | None:

@@ -24,12 +24,20 @@ class StatusForm(FlaskForm):
     )
     note = TextAreaField(
         "Note",
-        description="Required when completed (what was done), not possible (what changed) or not done (why).",
+        description="Required for a progress report (what has been done), and when completed (what was done), not "
+        "possible (what changed) or not done (why).",
         widget=GovTextArea(),
         validators=[Length(max=MAX_NOTE, message=f"The note must be {MAX_NOTE} characters or fewer")],
     )
     submit = SubmitField("Save the status", widget=GovSubmitInput())
 
-    def offer(self, statuses: list[ActionStatus]) -> None:
-        """Offer only the statuses the user may choose."""
-        self.status.choices = choices_from({s.value: ACTION_STATUS_LABELS[s] for s in statuses})
+    def offer(self, statuses: list[ActionStatus], current: str | None = None) -> None:
+        """Offer only the statuses the user may choose; keeping the current one reports progress."""
+        self.status.choices = choices_from(
+            {
+                s.value: f"{ACTION_STATUS_LABELS[s]} (no change): report progress"
+                if s.value == current
+                else ACTION_STATUS_LABELS[s]
+                for s in statuses
+            }
+        )

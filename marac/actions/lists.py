@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from marac import db
 from marac.access import user_area_ids, visible_actions
 from marac.actions.models import OUTSTANDING, Action, ActionStatus
+from marac.actions.updates import actions_for_meeting
 from marac.cases.models import Case
 from marac.meetings.models import Meeting
 
@@ -38,9 +39,10 @@ def _loaded(query: Any) -> Any:
     return query.options(selectinload(Action.agency), selectinload(Action.owner), selectinload(Action.case))
 
 
-def agency_actions(actor: Any, status: str | None = None) -> list[ActionRow]:
+def agency_actions(actor: Any, status: str | None = None, meeting: Meeting | None = None) -> list[ActionRow]:
     """The actor's agency's actions in the areas they work in: outstanding first (soonest due first), then the rest
-    (most recently due first); only one status when `status` is given."""
+    (most recently due first); only one status when `status` is given; only those the `meeting` will look at (its
+    cases' outstanding actions from earlier meetings) when it is given."""
     areas = user_area_ids(actor)
     if not areas:
         return []
@@ -49,6 +51,8 @@ def agency_actions(actor: Any, status: str | None = None) -> list[ActionRow]:
         .join(Case, Case.id == Action.case_id)
         .where(Action.agency_id == actor.agency_id, Case.area_id.in_(areas))
     )
+    if meeting is not None:
+        query = query.where(Action.id.in_([a.id for a in actions_for_meeting(meeting, actor.agency_id)]))
     if status in {s.value for s in ActionStatus}:
         query = query.where(Action.status == status)
     actions = visible_actions(actor, list(db.session.scalars(query)))

@@ -66,6 +66,8 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When the status last changed.
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the agency last reported on it (a status change or a progress note).
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The day the reminder before the due date was sent.
     reminded_on: Mapped[date | None] = mapped_column(Date)
     #: When it was escalated to the agency's representative and their supervisor for being overdue.

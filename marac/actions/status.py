@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marac import audit, db
-from marac.access import Role, can_record_not_done, can_update_action, user_area_ids
+from marac.access import Role, can_record_not_done, can_update_action
 from marac.actions.models import ACTION_STATUS_LABELS, Action, ActionEvent, ActionStatus
 from marac.actions.services import ActionError
-from marac.auth.models import User, UserRole
+from marac.auth.directory import area_role_users
 from marac.notify.centre import notify_user
 
 #: Longest status note.
@@ -35,6 +35,7 @@ TRANSITIONS = {
     ActionStatus.NOT_DONE.value: frozenset({ActionStatus.OPEN, ActionStatus.IN_PROGRESS}),
 }
 REOPEN_NOTE = "Enter why the action is being reopened"
+PROGRESS_NOTE = "Enter the progress update: what has been done since the last update"
 
 
 def next_statuses(actor: Any, action: Action) -> list[ActionStatus]:
@@ -47,14 +48,22 @@ def next_statuses(actor: Any, action: Action) -> list[ActionStatus]:
     return [
         s
         for s in ActionStatus
-        if s in allowed and (s is not ActionStatus.NOT_DONE or can_record_not_done(actor, action))
+        if (s in allowed or (s.value == action.status and action.is_outstanding))
+        and (s is not ActionStatus.NOT_DONE or can_record_not_done(actor, action))
     ]
+
+
+def is_progress_update(action: Action, to_status: str) -> bool:
+    """Whether choosing `to_status` keeps the status and reports progress (an outstanding action only)."""
+    return to_status == action.status and action.is_outstanding
 
 
 def _check_note(action: Action, to_status: str, note: str | None) -> str | None:
     text = (note or "").strip()
     if len(text) > MAX_NOTE:
         raise ActionError(f"The note must be {MAX_NOTE} characters or fewer")
+    if not text and is_progress_update(action, to_status):
+        raise ActionError(PROGRESS_NOTE)
     if not text and to_status in NOTE_NEEDED:
         raise ActionError(NOTE_NEEDED[to_status])
     if not text and not action.is_outstanding:
@@ -64,12 +73,14 @@ def _check_note(action: Action, to_status: str, note: str | None) -> str | None:
 
 def record_action_status(actor: Any, action: Action, to_status: str, note: str | None) -> ActionEvent:
     """Move an action to a new status with its note (required to complete it, to say it is no longer possible, to
-    record it was not done, and to reopen it); the change joins the action's history and the coordinators are told."""
+    record it was not done, and to reopen it), or keep an outstanding action's status and report progress (a note is
+    required); the change joins the action's history, counts as the agency's latest report, and the coordinators are
+    told."""
     if not can_update_action(actor, action):
         raise ActionError("Only the owning agency's representatives, the action's owner or the coordinator update it")
     if to_status not in TRANSITIONS:
         raise ActionError("Choose the action's new status")
-    if to_status == action.status:
+    if to_status == action.status and not action.is_outstanding:
         raise ActionError(f"The action is already {ACTION_STATUS_LABELS[ActionStatus(to_status)].lower()}")
     if ActionStatus(to_status) not in next_statuses(actor, action):
         raise ActionError(_refusal(action, to_status))
@@ -82,7 +93,9 @@ def record_action_status(actor: Any, action: Action, to_status: str, note: str |
         changed_at=db.utcnow(),
     )
     event.note = text
-    action.status, action.status_changed_at = to_status, event.changed_at
+    if to_status != action.status:
+        action.status, action.status_changed_at = to_status, event.changed_at
+    action.reported_at = event.changed_at
     action.status_note = text
     db.session.add(event)
     db.session.flush()
@@ -93,7 +106,7 @@ def record_action_status(actor: Any, action: Action, to_status: str, note: str |
         object_id=action.public_id,
         details={"from": event.from_status, "to": to_status},
     )
-    _tell_coordinators(actor, action)
+    _tell_coordinators(actor, action, event)
     return event
 
 
@@ -105,12 +118,14 @@ def _refusal(action: Action, to_status: str) -> str:
     return "That status change is not allowed"
 
 
-def _tell_coordinators(actor: Any, action: Action) -> None:
+def _tell_coordinators(actor: Any, action: Action, event: ActionEvent) -> None:
     """The area's coordinators hear when an agency reports progress (not about their own changes)."""
     label = ACTION_STATUS_LABELS[ActionStatus(action.status)].lower()
     text = f"Case {action.case.reference}: {action.agency.name} marked an action {label}."
+    if event.from_status == event.to_status:
+        text = f"Case {action.case.reference}: {action.agency.name} reported progress on an action ({label})."
     link = action_path(action)
-    key = f"{action.public_id}:{action.status_changed_at.isoformat() if action.status_changed_at else ''}"
+    key = f"{action.public_id}:{event.public_id}"
     for user in area_role_users(action.case.area_id, Role.COORDINATOR):
         if user.id != actor.id:
             notify_user(user, "action_updated", key, text, link)
@@ -119,19 +134,6 @@ def _tell_coordinators(actor: Any, action: Action) -> None:
 def action_path(action: Action) -> str:
     """Where the action's page is (a path with no personal data; jobs have no request to build URLs from)."""
     return f"/actions/{action.public_id}"
-
-
-def area_role_users(area_id: int, role: Role, agency_id: int | None = None) -> list[User]:
-    """Active users holding `role` who work in the area (at `agency_id`, when given)."""
-    query = (
-        select(User)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == role.value, User.is_active.is_(True))
-    )
-    if agency_id is not None:
-        query = query.where(User.agency_id == agency_id)
-    users = db.session.scalars(query.options(selectinload(User.areas)).order_by(User.id)).unique()
-    return [u for u in users if area_id in user_area_ids(u)]
 
 
 def action_history(action: Action) -> list[ActionEvent]:

@@ -1,20 +1,18 @@
-"""Action jobs: reminders before an action is due, and escalation once it is well overdue. Each commits per action."""
+"""Action jobs: reminders before an action is due, escalation once it is well overdue, and asking agencies to report
+progress before the next meeting. Each commits per action (or per meeting), so a failure loses nothing sent."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from marac import audit, db
+from marac import db
 from marac.access import Role
 from marac.actions.models import OUTSTANDING, Action
-from marac.actions.status import action_path, area_role_users
+from marac.actions.status import action_path
+from marac.auth.directory import area_role_users, unique_users
 from marac.auth.models import User
-from marac.cases.overdue import add_working_days
-from marac.notify.centre import notify_user
+from marac.notify.chase import Chase, escalation_cutoff, reminder_horizon, send_chase
 
 
 def _outstanding() -> Select[Action]:
@@ -35,21 +33,26 @@ def send_action_reminders() -> int:
     """Remind each outstanding action's owner (or, with no owner, the agency's representatives) once, when it falls
     due within the configured number of working days; how many actions were reminded."""
     today = db.london_today()
-    horizon = add_working_days(today, current_app.config["MARAC_ACTION_REMINDER_WORKING_DAYS"])
+    horizon = reminder_horizon(today, "MARAC_ACTION_REMINDER_WORKING_DAYS")
     query = _outstanding().where(Action.due_on >= today, Action.due_on <= horizon, Action.reminded_on.is_(None))
     reminded = 0
     for action in db.session.scalars(query).all():
         owner = action.owner if action.owner is not None and action.owner.is_active else None
-        recipients = [owner] if owner else _representatives(action)
-        text = f"Case {action.case.reference}: an action for {action.agency.name} is due on {action.due_on:%-d %B %Y}."
-        for user in recipients:
-            notify_user(
-                user, "action_reminder", f"{action.public_id}:{action.due_on.isoformat()}", text, action_path(action)
+        send_chase(
+            Chase(
+                kind="action_reminder",
+                key=f"{action.public_id}:{action.due_on.isoformat()}",
+                text=f"Case {action.case.reference}: an action for {action.agency.name} is due on "
+                f"{action.due_on:%-d %B %Y}.",
+                link=action_path(action),
+                recipients=[owner] if owner else _representatives(action),
+                audit_action="action.reminded",
+                object_type="action",
+                object_id=action.public_id,
+                case=action.case,
             )
-        action.reminded_on = today
-        audit.record(
-            "action.reminded", object_type="action", object_id=action.public_id, details={"to": len(recipients)}
         )
+        action.reminded_on = today
         db.session.commit()
         reminded += 1
     return reminded
@@ -57,30 +60,34 @@ def send_action_reminders() -> int:
 
 def _escalation_recipients(action: Action) -> list[User]:
     """The agency's representatives and their supervisors; the area's coordinators when the agency has neither."""
-    found = {u.id: u for u in _representatives(action)}
-    found.update({u.id: u for u in area_role_users(action.case.area_id, Role.SUPERVISOR, action.agency_id)})
-    if not found:
-        found = {u.id: u for u in area_role_users(action.case.area_id, Role.COORDINATOR)}
-    return list(found.values())
+    area = action.case.area_id
+    found = unique_users(_representatives(action), area_role_users(area, Role.SUPERVISOR, action.agency_id))
+    return found or area_role_users(area, Role.COORDINATOR)
 
 
 def escalate_overdue_actions() -> int:
     """Tell the owning agency's MARAC representatives and their supervisors, once, about each outstanding action
     overdue by at least the configured number of days; how many actions were escalated."""
     today = db.london_today()
-    latest_due = today - timedelta(days=current_app.config["MARAC_ACTION_ESCALATION_DAYS"])
+    latest_due = escalation_cutoff(today, "MARAC_ACTION_ESCALATION_DAYS")
     query = _outstanding().where(Action.due_on <= latest_due, Action.escalated_at.is_(None))
     escalated = 0
     for action in db.session.scalars(query).all():
-        recipients = _escalation_recipients(action)
         days = (today - action.due_on).days
-        text = f"Case {action.case.reference}: an action for {action.agency.name} is {days} days overdue."
-        for user in recipients:
-            notify_user(user, "action_overdue_escalation", action.public_id, text, action_path(action))
-        action.escalated_at = db.utcnow()
-        audit.record(
-            "action.escalated", object_type="action", object_id=action.public_id, details={"to": len(recipients)}
+        send_chase(
+            Chase(
+                kind="action_overdue_escalation",
+                key=action.public_id,
+                text=f"Case {action.case.reference}: an action for {action.agency.name} is {days} days overdue.",
+                link=action_path(action),
+                recipients=_escalation_recipients(action),
+                audit_action="action.escalated",
+                object_type="action",
+                object_id=action.public_id,
+                case=action.case,
+            )
         )
+        action.escalated_at = db.utcnow()
         db.session.commit()
         escalated += 1
     return escalated

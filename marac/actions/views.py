@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from marac import audit, db
 from marac.access import Permission, can_see_action, case_relations, require
-from marac.actions import lists, reports, status
+from marac.actions import lists, reports, status, updates
 from marac.actions.forms import StatusForm
 from marac.actions.models import ACTION_STATUS_LABELS, Action, ActionStatus
 from marac.actions.services import ActionError
@@ -38,19 +38,41 @@ def _label(value: str | None) -> str:
 
 def _field_for(form: StatusForm, message: str) -> object:
     """The field a refusal belongs to: the note when the note was missing or too long, else the status."""
-    about_note = message in status.NOTE_NEEDED.values() or message == status.REOPEN_NOTE or "note" in message
+    about_note = message in status.NOTE_NEEDED.values() or message in (status.REOPEN_NOTE, status.PROGRESS_NOTE)
+    about_note = about_note or "note" in message
     return form.note if about_note else form.status
 
 
 @bp.route("/actions")
 @require(Permission.CASE_WRITE)
 def index() -> str:
-    """Our actions: the user's agency's actions, outstanding first, overdue ones flagged; filter by status."""
+    """Our actions: the user's agency's actions, outstanding first, overdue ones flagged; filter by status, or to
+    those a coming meeting will look at (with which have been reported on since its agenda was published)."""
     chosen = request.args.get("status") or None
     chosen = chosen if chosen in {s.value for s in ActionStatus} else None
-    rows = lists.agency_actions(current_user, chosen)
-    audit.record("action.list", object_type="agency", object_id=current_user.agency.public_id, details={"n": len(rows)})
-    page = render_template("actions/index.html", rows=rows, chosen=chosen, labels=ACTION_STATUS_LABELS)
+    meeting = None
+    if request.args.get("meeting"):
+        meeting = load_meeting_for(current_user, request.args["meeting"])
+        if meeting is None:
+            abort(404)
+    rows = lists.agency_actions(current_user, chosen, meeting)
+    audit.record(
+        "action.list",
+        object_type="agency",
+        object_id=current_user.agency.public_id,
+        details={"n": len(rows)} | ({"meeting": meeting.public_id} if meeting else {}),
+    )
+    reported = sum(updates.is_reported_for(r.action, meeting) for r in rows) if meeting else 0
+    page = render_template(
+        "actions/index.html",
+        rows=rows,
+        chosen=chosen,
+        labels=ACTION_STATUS_LABELS,
+        meeting=meeting,
+        report_meeting=meeting,
+        reported=reported,
+        is_reported_for=updates.is_reported_for,
+    )
     db.session.commit()
     return page
 
@@ -62,7 +84,7 @@ def view(public_id: str) -> Page:
     action = _action_or_404(public_id)
     offered = status.next_statuses(current_user, action)
     form = StatusForm()
-    form.offer(offered)
+    form.offer(offered, action.status)
     if request.method == "POST":
         if not offered:
             audit.record_denial("action.status", object_type="action", object_id=public_id, reason="cannot_update")
@@ -70,13 +92,16 @@ def view(public_id: str) -> Page:
             abort(403)
         if form.validate_on_submit():
             try:
-                status.record_action_status(current_user, action, form.status.data or "", form.note.data)
+                event = status.record_action_status(current_user, action, form.status.data or "", form.note.data)
             except ActionError as exc:
                 db.session.rollback()
                 add_error(_field_for(form, str(exc)), str(exc))
             else:
                 db.session.commit()
-                flash(f"Action status saved: {action.status_label.lower()}.", "success")
+                if event.from_status == event.to_status:
+                    flash("Progress update saved.", "success")
+                else:
+                    flash(f"Action status saved: {action.status_label.lower()}.", "success")
                 return redirect(url_for("actions.view", public_id=public_id))
     audit.record("action.view", object_type="action", object_id=public_id)
     page = render_template(

@@ -266,7 +266,34 @@ def outbox() -> str:
     """Messages by status and the ones that could not be delivered (who, what kind, why: never their content)."""
     from marac.notify import services as notify
 
-    return render_template("admin/outbox.html", summary=notify.summarise_outbox(), dead=notify.list_dead_letters())
+    return render_template(
+        "admin/outbox.html",
+        summary=notify.summarise_outbox(),
+        dead=notify.list_dead_letters(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.route("/outbox/<pid:public_id>/requeue", methods=["POST"])
+@require(Permission.ADMIN_MANAGE)
+def requeue_message(public_id: str) -> Response:
+    """Send a dead letter again (its idempotency key kept, so a message already delivered is not sent twice)."""
+    from marac.notify import admin as outbox
+
+    message = outbox.get_outbox_message(public_id)
+    if message is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        outbox.requeue_message(current_user, message, db.utcnow())
+    except outbox.NotDeadLetter:
+        db.session.rollback()
+        flash("That message is not waiting to be sent again: it was already sent or queued again.", "error")
+        return redirect(url_for("admin.outbox"))
+    db.session.commit()
+    flash("The message will be sent again within a minute.", "success")
+    return redirect(url_for("admin.outbox"))
 
 
 @bp.app_template_global("undelivered_message_count")

@@ -1,13 +1,14 @@
-"""Sign-in, authenticator code and password forms."""
+"""Sign-in, authenticator code, password and text-alert forms."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from govuk_frontend_wtf.wtforms_widgets import GovPasswordInput, GovSubmitInput, GovTextInput
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from govuk_frontend_wtf.wtforms_widgets import GovPasswordInput, GovRadioInput, GovSubmitInput, GovTextInput
+from wtforms import Field, PasswordField, RadioField, SelectChoice, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from marac.forms import email_field
+from marac.notify.texts import NEEDS_NUMBER, TextAlertsError, parse_uk_mobile
 
 
 class SignInForm(FlaskForm):
@@ -58,3 +59,38 @@ class ChangePasswordForm(FlaskForm):
         ],
     )
     submit = SubmitField("Change password", widget=GovSubmitInput())
+
+
+class TextAlertsForm(FlaskForm):
+    """One's own work mobile number and whether urgent alerts are texted to it."""
+
+    mobile_number = StringField(
+        "Work mobile number",
+        widget=GovTextInput(),
+        description="A UK mobile number, like 07700 900123. Leave it empty to remove your number.",
+    )
+    text_alerts = RadioField(
+        "Text me urgent alerts",
+        widget=GovRadioInput(),
+        description="Overdue actions and reviews. Texts say only that there is a notification: sign in to see it.",
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+        validators=[DataRequired("Select yes to be texted urgent alerts, or no")],
+    )
+    submit = SubmitField("Save", widget=GovSubmitInput())
+
+    def validate_mobile_number(self, field: Field) -> None:
+        """A UK mobile number, or nothing (refused when text alerts are to be turned on)."""
+        if not (field.data or "").strip():
+            if self.text_alerts.data == "yes":
+                raise ValidationError(NEEDS_NUMBER)
+            return
+        try:
+            parse_uk_mobile(field.data)
+        except TextAlertsError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class SendTestTextForm(FlaskForm):
+    """Send a test text to one's own number."""
+
+    send = SubmitField("Send a test text", widget=GovSubmitInput())

@@ -62,9 +62,14 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When the account was disabled.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Sealed work mobile number in E.164 (+447...), for text alerts; None when not given.
+    mobile_number_enc: Mapped[bytes | None] = mapped_column("mobile_number_sealed", LargeBinary)
+    #: True when the user asked for urgent alerts by text as well as by email.
+    text_alerts: Mapped[bool] = mapped_column(default=False, server_default="0")
 
     totp_secret = Encrypted(TEXT, column="totp_secret_sealed")
     totp_pending_secret = Encrypted(TEXT, column="totp_pending_secret_sealed")
+    mobile_number = Encrypted(TEXT, column="mobile_number_sealed")
 
     agency: Mapped[Agency] = relationship()
     roles: Mapped[list[UserRole]] = relationship(

@@ -1,9 +1,9 @@
-"""Sign-in with password and authenticator code, sign-out, and changing one's password."""
+"""Sign-in with password and authenticator code, sign-out, changing one's password, and one's text alerts."""
 
 from __future__ import annotations
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -11,9 +11,11 @@ from werkzeug.wrappers import Response
 from marac import db
 from marac.access import Permission, public, require
 from marac.auth import services
-from marac.auth.forms import ChangePasswordForm, CodeForm, SignInForm
+from marac.auth.forms import ChangePasswordForm, CodeForm, SendTestTextForm, SignInForm, TextAlertsForm
 from marac.extensions import limiter
 from marac.forms import add_error, error_list, safe_next
+from marac.notify import texts
+from marac.notify.services import texts_available
 
 bp = Blueprint("auth", __name__)
 
@@ -26,6 +28,8 @@ def _sign_in_failed() -> str:
 
 CODE_FAILED = "The code is not right: enter the current 6-digit code from your authenticator app"
 PENDING_KEY = "pending_mfa"
+TEST_TEXT_QUEUED = "A test text is on its way."
+TEST_TEXT_TOO_SOON = "A test text was sent a moment ago: wait a minute to send another."
 
 
 def _sign_in_limit() -> str:
@@ -149,6 +153,61 @@ def change_password() -> Page:
     return render_template(
         "auth/change_password.html", form=form, errors=error_list(form), forced=current_user.must_change_password
     ), status
+
+
+@bp.route("/account/notifications", methods=["GET", "POST"])
+@require(Permission.SIGNED_IN)
+def text_alerts() -> Page:
+    """One's own work mobile number and text alerts (when this deployment can send texts)."""
+    available = texts_available()
+    form = TextAlertsForm()
+    if request.method == "POST":
+        if not available:
+            abort(404)
+        if form.validate_on_submit():
+            try:
+                number = (form.mobile_number.data or "").strip() or None
+                texts.set_text_alerts(current_user, number, form.text_alerts.data == "yes")
+            except texts.TextAlertsError as exc:
+                db.session.rollback()
+                add_error(form.mobile_number, str(exc))
+            else:
+                db.session.commit()
+                flash("Your text alerts are " + ("on." if current_user.text_alerts else "off."), "success")
+                return redirect(url_for("auth.text_alerts"))
+    else:
+        number = current_user.mobile_number
+        form.mobile_number.data = texts.format_uk_mobile(number) if number else ""
+        form.text_alerts.data = "yes" if current_user.text_alerts else "no"
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "auth/text_alerts.html", form=form, test_form=SendTestTextForm(), errors=error_list(form), available=available
+    ), status
+
+
+@bp.route("/account/notifications/test-text", methods=["POST"])
+@require(Permission.SIGNED_IN)
+def send_test_text() -> Response:
+    """Queue a content-free test text to one's own number."""
+    if not texts_available():
+        abort(404)
+    if not SendTestTextForm().validate_on_submit():
+        abort(400)
+    try:
+        message = texts.send_test_text(current_user, db.utcnow())
+    except texts.TextAlertsError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+        return redirect(url_for("auth.text_alerts"))
+    db.session.commit()
+    flash(TEST_TEXT_QUEUED if message else TEST_TEXT_TOO_SOON, "success")
+    return redirect(url_for("auth.text_alerts"))
+
+
+@bp.app_template_global("text_alerts_available")
+def text_alerts_available() -> bool:
+    """True when this deployment can send texts, so the text alerts page is linked."""
+    return texts_available()
 
 
 def _signed_out(message: str) -> Response:

@@ -340,6 +340,10 @@ class SafetyPlan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When last reviewed.
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The day the owner was reminded that the current review is coming up (cleared when the review date moves).
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+    #: When the overdue review was escalated (cleared when the review date moves).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Sealed measures: keys from SAFETY_MEASURES.
     measures_enc: Mapped[bytes | None] = mapped_column("measures", LargeBinary)
     #: Sealed free-text detail of the plan.
@@ -386,6 +390,10 @@ class CaseEvent(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     #: When recorded.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The day the review owner was reminded that the review is coming up.
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+    #: When the overdue review was escalated.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Sealed note.
     note_enc: Mapped[bytes | None] = mapped_column("note", LargeBinary)
 

@@ -231,6 +231,7 @@ def review_safety_plan(
     previous = plan.review_on
     plan.measures, plan.detail = cleaned, _clean_text(detail, MAX_DETAIL, "plan detail")
     plan.review_on, plan.reviewed_at = next_on, now
+    plan.reminded_on, plan.escalated_at = None, None  # the next review is chased afresh
     _add_event(
         actor,
         plan.case,

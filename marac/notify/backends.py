@@ -7,6 +7,8 @@ What a backend can do about a resend after a crash between sending and marking (
 - the file backend names each file after the idempotency key and never overwrites one, so it can tell;
 - SMTP cannot tell: the Message-ID is derived from the key, so a receiving system that deduplicates on it can;
 - Notify is given the key as `reference`, which is stored with the notification but not deduplicated by Notify.
+
+Texts (SMS) have their own backends in marac.notify.sms, built on the file writer and Notify error handling here.
 """
 
 from __future__ import annotations
@@ -15,20 +17,42 @@ import hashlib
 import os
 import smtplib
 import ssl
+import stat
 import tempfile
-from email.message import EmailMessage
+import time
+from collections.abc import Callable
+from email import charset, encoders
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
 from flask import Flask
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from marac.notify.models import OutboxMessage
 
+log = structlog.get_logger(__name__)
+
+#: UTF-8 bodies as quoted-printable (readable in the .eml files), not base64.
+_UTF8_QP = charset.Charset("utf-8")
+_UTF8_QP.body_encoding = charset.QP
+
 #: Longest failure reason kept (the column holds 300 characters).
 REASON_LENGTH = 250
+#: A temporary file this old was left by a relay that crashed mid-write (a write takes milliseconds).
+STALE_TEMPORARY_SECONDS = 3600
+#: How often one process looks for such files in a folder (the folder holds every message ever written).
+SWEEP_INTERVAL_SECONDS = 600
+#: When this process last looked in each outbox folder (time.monotonic()).
+_last_sweep: dict[Path, float] = {}
 
 
 class DeliveryFailure(Exception):
@@ -65,21 +89,37 @@ def key_digest(message: OutboxMessage) -> str:
     return hashlib.sha256(message.idempotency_key.encode()).hexdigest()
 
 
-def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
-    """The RFC 5322 message: subject and body as queued, the calendar invite attached, a Message-ID from the key."""
-    email = EmailMessage()
-    email["From"] = sender
-    email["To"] = message.address
-    email["Subject"] = message.subject
+def _header(value: str) -> str:
+    """A header value; non-ASCII text is RFC 2047-encoded."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def build_email(message: OutboxMessage, sender: str) -> Message:
+    """The RFC 5322 message: subject and body as queued, the calendar invite attached, a Message-ID from the key.
+
+    Built with the `email.mime` classes (the compat32 policy): the modern EmailMessage API parses every header it
+    is given and took most of the relay's time per message; the bytes are the same standard MIME."""
+    if message.body.isascii():
+        body: Message = MIMEText(message.body, "plain", "us-ascii")
+    else:
+        body = MIMENonMultipart("text", "plain")
+        body.set_payload(message.body, _UTF8_QP)
+    email = body
+    if message.attachment is not None:
+        email = MIMEMultipart("mixed")
+        email.attach(body)
+        maintype, _, subtype = (message.attachment_type or "application/octet-stream").partition("/")
+        part = MIMEBase(maintype, subtype or "octet-stream")
+        part.set_payload(message.attachment)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=message.attachment_name or "attachment")
+        email.attach(part)
+    email["From"] = _header(sender)
+    email["To"] = _header(message.address)
+    email["Subject"] = _header(message.subject)
     email["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
     domain = sender.rpartition("@")[2] or "marac.invalid"
     email["Message-ID"] = f"<{key_digest(message)[:40]}@{domain}>"
-    email.set_content(message.body)
-    if message.attachment is not None:
-        maintype, _, subtype = (message.attachment_type or "application/octet-stream").partition("/")
-        email.add_attachment(
-            message.attachment, maintype=maintype, subtype=subtype, filename=message.attachment_name or "attachment"
-        )
     return email
 
 
@@ -90,10 +130,52 @@ class FileBackend:
         self.folder = Path(folder)
         self.sender = sender
         self.already_delivered = 0
+        self._swept = False
+
+    def remove_stale_temporaries(self, now: float | None = None) -> int:
+        """Remove `.sending-*` files older than STALE_TEMPORARY_SECONDS (left by a crash mid-write); how many.
+
+        `now` is wall-clock seconds, not the app's clock: it is compared with the files' modification times."""
+        cutoff = (time.time() if now is None else now) - STALE_TEMPORARY_SECONDS
+        removed = 0
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return 0  # no folder yet (nothing to remove) or not readable (send will report it)
+        for entry in entries:
+            if not (entry.name.startswith(".sending-") and entry.name.endswith(".tmp")):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another relay removed it first
+            except OSError as exc:
+                log.warning("outbox_stale_file_not_removed", error=exc.strerror or type(exc).__name__)
+        if removed:
+            log.info("outbox_stale_files_removed", count=removed)
+        return removed
+
+    def _sweep_once(self) -> None:
+        """Remove stale temporaries at this backend's first send, at most every SWEEP_INTERVAL_SECONDS a folder."""
+        if self._swept:
+            return
+        self._swept = True
+        last = _last_sweep.get(self.folder)
+        if last is not None and time.monotonic() - last < SWEEP_INTERVAL_SECONDS:
+            return
+        _last_sweep[self.folder] = time.monotonic()
+        self.remove_stale_temporaries()
 
     def send(self, message: OutboxMessage) -> str:
-        """Write the message atomically (temporary file, then a hard link that refuses to overwrite)."""
-        name = f"{key_digest(message)}.eml"
+        """Write the message as `<digest>.eml`, once."""
+        return self.write_once(f"{key_digest(message)}.eml", lambda: build_email(message, self.sender).as_bytes())
+
+    def write_once(self, name: str, content: Callable[[], bytes]) -> str:
+        """Write `name` atomically (temporary file, then a hard link that refuses to overwrite) unless it exists."""
+        self._sweep_once()
         target = self.folder / name
         if target.exists():
             self.already_delivered += 1
@@ -103,7 +185,7 @@ class FileBackend:
             fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(build_email(message, self.sender).as_bytes())
+                    handle.write(content())
                 os.link(temporary, target)  # atomic and, unlike os.replace, never overwrites a delivered message
             finally:
                 os.unlink(temporary)
@@ -192,10 +274,19 @@ class SmtpBackend:
             connection.close()
 
 
-def _mentions_email_address(error: HTTPError) -> bool:
+def _mentions(error: HTTPError, field: str) -> bool:
     message: Any = error.message
     items = message if isinstance(message, list) else [message]
-    return any("email_address" in str(item.get("message", "") if isinstance(item, dict) else item) for item in items)
+    return any(field in str(item.get("message", "") if isinstance(item, dict) else item) for item in items)
+
+
+def notify_failure(error: HTTPError, field: str) -> DeliveryFailure:
+    """What a Notify error means: a 400 about the recipient (`field`) is permanent, anything else temporary
+    (5xx, 429, timeouts and refused connections, which the client reports as 503). Never the reply's text: it may
+    quote the address."""
+    if error.status_code == 400 and _mentions(error, field):
+        return PermanentFailure(f"Notify 400: {field} refused")
+    return TemporaryFailure(f"Notify {error.status_code}")
 
 
 class NotifyBackend:
@@ -217,9 +308,7 @@ class NotifyBackend:
                 reference=message.idempotency_key,
             )
         except HTTPError as exc:
-            if exc.status_code == 400 and _mentions_email_address(exc):
-                raise PermanentFailure("Notify 400: email_address refused") from exc
-            raise TemporaryFailure(f"Notify {exc.status_code}") from exc
+            raise notify_failure(exc, "email_address") from exc
         return str(response["id"])
 
     def close(self) -> None:

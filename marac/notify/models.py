@@ -24,9 +24,11 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     #: What caused it (for example "agenda_published").
     kind: Mapped[str] = mapped_column(String(40), index=True)
+    #: "email" or "sms" (a text: sent to the recipient's mobile number as it is at send time).
+    channel: Mapped[str] = mapped_column(String(10), default="email", server_default="email")
     #: The user it is for.
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    #: Where it goes (the user's email when queued).
+    #: Where it goes: the user's email when queued; "sms" for a text (the number is never copied here).
     address: Mapped[str] = mapped_column(String(254))
     #: Subject, starting with the protective marking.
     subject: Mapped[str] = mapped_column(String(200))
@@ -38,7 +40,7 @@ class OutboxMessage(Base):
     attachment_type: Mapped[str | None] = mapped_column(String(100))
     #: Attachment bytes (never case content).
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
-    #: "pending", "sent" or "dead".
+    #: "pending", "sent", "dead" or "skipped" (a text whose recipient no longer has a number or text alerts).
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     #: Attempts made.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

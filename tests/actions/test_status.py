@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marac import db
 from marac.access import Role, acting_offline, can_see_action, can_update_action
@@ -102,12 +102,49 @@ def test_closed_action_is_reopened_only_by_the_coordinator_with_a_note(world: Wo
     assert action.status == ActionStatus.OPEN.value
 
 
-def test_same_status_and_unknown_status_are_refused(world: World) -> None:
-    with acting_offline([world.police_rep.user]):
-        with pytest.raises(ActionError, match="already open"):
-            record_action_status(world.police_rep.user, world.earlier_open, "open", None)
+def test_same_status_on_a_closed_action_and_unknown_status_are_refused(world: World) -> None:
+    with acting_offline([world.coordinator.user, world.police_rep.user]):
+        with pytest.raises(ActionError, match="already completed"):
+            record_action_status(world.coordinator.user, world.earlier_done, "completed", NOTE)
         with pytest.raises(ActionError, match="Choose the action's new status"):
             record_action_status(world.police_rep.user, world.earlier_open, "finished", None)
+
+
+def test_progress_report_keeps_the_status_needs_a_note_and_counts_as_reported(world: World) -> None:
+    action = world.earlier_open
+    with acting_offline([world.police_rep.user]):
+        assert ActionStatus.OPEN in next_statuses(world.police_rep.user, action)
+    with pytest.raises(ActionError, match="Enter the progress update"):
+        _change(world.police_rep.user, action, ActionStatus.OPEN, " ")
+    db.session.rollback()
+    assert action.reported_at is None
+    assert _events(action) == []
+
+    event = _change(world.police_rep.user, action, ActionStatus.OPEN, NOTE)
+
+    assert action.status == ActionStatus.OPEN.value
+    assert action.status_changed_at is None  # the status did not change
+    assert action.reported_at == event.changed_at
+    assert [(e.from_status, e.to_status, e.note) for e in action_history(action)] == [("open", "open", NOTE)]
+    notes = list(db.session.scalars(select(Notification).where(Notification.kind == "action_updated")))
+    assert [n.user_id for n in notes] == [world.coordinator.user.id]
+    assert "reported progress" in (notes[0].text or "")
+
+
+def test_each_progress_report_tells_the_coordinator_again(world: World) -> None:
+    _change(world.police_rep.user, world.earlier_open, ActionStatus.OPEN, NOTE)
+    _change(world.police_rep.user, world.earlier_open, ActionStatus.OPEN, "Second visit made; follow-up booked")
+    notes = db.session.scalars(select(Notification).where(Notification.kind == "action_updated")).all()
+    assert len(notes) == 2
+    sent = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "action_updated")
+    assert db.session.scalar(sent) == 2
+
+
+def test_closed_action_offers_no_progress_report(world: World) -> None:
+    with acting_offline([world.coordinator.user]):
+        offered = next_statuses(world.coordinator.user, world.earlier_done)
+    assert ActionStatus.COMPLETED not in offered
+    assert set(offered) == {ActionStatus.OPEN, ActionStatus.IN_PROGRESS}
 
 
 def test_who_may_update_an_action(world: World) -> None:

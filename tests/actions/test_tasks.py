@@ -14,6 +14,7 @@ from marac.access import Role
 from marac.actions.models import Action, ActionStatus
 from marac.actions.tasks import escalate_overdue_actions, send_action_reminders
 from marac.notify.models import Notification, OutboxMessage
+from marac.sharing.models import MustNotReceive
 from tests.conftest import FakeClock
 from tests.factories import make_user
 from tests.meetings.test_minutes import World, build_world
@@ -108,3 +109,14 @@ def test_escalation_without_reps_or_supervisors_reaches_the_coordinators(world: 
     db.session.commit()
     assert escalate_overdue_actions() == 1
     assert _recipients("action_overdue_escalation") == [world.coordinator.user.id]
+
+
+def test_nobody_on_the_case_must_not_receive_list_is_reminded_or_escalated_to(world: World) -> None:
+    supervisor = make_user(Role.SUPERVISOR, agency=world.police, areas=[world.meeting.area]).user
+    db.session.add(MustNotReceive(case_id=world.cases[0].id, user_id=world.police_rep.user.id))
+    db.session.commit()
+    _action(world, date(2026, 11, 27))  # due within the reminder window, no owner: the reps would be told
+    assert send_action_reminders() == 1
+    assert escalate_overdue_actions() == 1  # the earlier open action
+    assert _recipients("action_reminder") == []
+    assert _recipients("action_overdue_escalation") == [supervisor.id]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +11,6 @@ from typing import Any
 import jwt
 import pytest
 from flask import Flask
-from sqlalchemy import select
 
 from marac import db
 from marac.access import Role
@@ -22,6 +20,7 @@ from marac.notify.relay import relay_once
 from marac.notify.services import BODY, queue_message
 from tests.conftest import FakeClock
 from tests.factories import make_user
+from tests.notify.servers import reload, serving
 
 SERVICE_ID = str(uuid.uuid4())
 SECRET = str(uuid.uuid4())
@@ -65,14 +64,9 @@ def stub() -> Iterator[Stub]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        state.url = f"http://127.0.0.1:{port}"
+        yield state
 
 
 @pytest.fixture
@@ -92,11 +86,6 @@ def queue() -> OutboxMessage:
     assert message is not None
     db.session.commit()
     return message
-
-
-def reload(message: OutboxMessage) -> OutboxMessage:
-    query = select(OutboxMessage).where(OutboxMessage.id == message.id).execution_options(populate_existing=True)
-    return db.session.scalars(query).one()
 
 
 def test_the_backend_is_chosen_by_setting(app: Flask) -> None:

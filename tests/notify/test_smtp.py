@@ -4,9 +4,7 @@ retried and nothing is lost; a refused recipient is dead-lettered with the reaso
 from __future__ import annotations
 
 import email
-import socket
 import socketserver
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
@@ -15,7 +13,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
-from sqlalchemy import select
 
 from marac import db
 from marac.access import Role
@@ -25,6 +22,7 @@ from marac.notify.relay import relay_once
 from marac.notify.services import BODY, Attachment, queue_message
 from tests.conftest import FakeClock
 from tests.factories import make_user
+from tests.notify.servers import free_port, reload, serving
 
 INVITE = Attachment("meeting.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
 REFUSED = "nobody@refused.example"
@@ -49,12 +47,6 @@ class Handler:
             return "451 4.3.0 try later"
         self.received.append((list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -90,11 +82,6 @@ def queue(address: str | None = None) -> OutboxMessage:
     assert message is not None
     db.session.commit()
     return message
-
-
-def reload(message: OutboxMessage) -> OutboxMessage:
-    query = select(OutboxMessage).where(OutboxMessage.id == message.id).execution_options(populate_existing=True)
-    return db.session.scalars(query).one()
 
 
 def test_the_backend_is_chosen_by_setting(app: Flask) -> None:
@@ -151,17 +138,12 @@ def test_a_server_that_is_down_leaves_the_message_waiting_until_it_is_back(
     message = queue()
     port = app.config["MARAC_SMTP_PORT"]
     if down == "drops the connection":
-        server = socketserver.TCPServer(("127.0.0.1", 0), Hangup)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        app.config["MARAC_SMTP_PORT"] = server.server_address[1]
+        with serving(socketserver.TCPServer(("127.0.0.1", 0), Hangup)) as hangup_port:
+            app.config["MARAC_SMTP_PORT"] = hangup_port
+            assert relay_once().retrying == 1
     else:
         app.config["MARAC_SMTP_PORT"] = free_port()
-    try:
         assert relay_once().retrying == 1
-    finally:
-        if down == "drops the connection":
-            server.shutdown()
-            server.server_close()
     waiting = reload(message)
     assert waiting.status == "pending"
     assert (waiting.last_error or "").startswith("SMTP connection failed: ")

@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 
 from marac import audit, db
-from marac.access import Role, can_manage_meeting, user_area_ids, visible_cases_clause
+from marac.access import (
+    Role,
+    can_manage_meeting,
+    case_relations_many,
+    user_area_ids,
+    visible_actions,
+    visible_cases_clause,
+)
+from marac.actions.models import Action
+from marac.actions.services import outstanding_actions_for_cases
 from marac.auth.models import User, UserRole
 from marac.cases.models import Case, CaseStatus, Referral
 from marac.meetings.models import AgendaItem, ItemStatus, Meeting, MeetingStatus, ResearchRequest
@@ -61,6 +70,32 @@ def listed_items(meeting: Meeting) -> list[AgendaItem]:
 def deferred_items(meeting: Meeting) -> list[AgendaItem]:
     """The cases deferred from this meeting."""
     return [i for i in meeting.items if i.status == ItemStatus.DEFERRED.value]
+
+
+@dataclass(frozen=True)
+class EarlierActions:
+    """A case on the agenda with the actions agreed at earlier meetings that are still outstanding (its own and its
+    victim's earlier cases' in the area), oldest due first."""
+
+    item: AgendaItem
+    actions: list[Action]
+
+
+def earlier_outstanding_actions(actor: Any, meeting: Meeting) -> list[EarlierActions]:
+    """For each case on the agenda the actor may see, in agenda order, the outstanding actions from earlier
+    meetings that the actor may see; cases with none are left out."""
+    items = sorted(listed_items(meeting), key=lambda i: i.position)
+    found = outstanding_actions_for_cases([i.case_id for i in items], meeting)
+    if not found:
+        return []
+    relations = case_relations_many(actor, [i.case for i in items if i.case_id in found])
+    groups = []
+    for item in items:
+        if item.case_id in found and relations.get(item.case_id):
+            shown = visible_actions(actor, found[item.case_id])
+            if shown:
+                groups.append(EarlierActions(item, shown))
+    return groups
 
 
 def _require_building(actor: Any, meeting: Meeting) -> None:

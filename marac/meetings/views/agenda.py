@@ -17,6 +17,7 @@ from marac.forms import add_error, error_list
 from marac.meetings import services
 from marac.meetings.forms import ButtonForm, DeferForm
 from marac.meetings.models import AgendaItem, Meeting
+from marac.meetings.services.agenda import earlier_outstanding_actions
 from marac.meetings.views.blueprint import bp
 from marac.meetings.views.common import agenda_rows, audit_view, case_rows, managed_meeting_or_404
 
@@ -24,17 +25,21 @@ Page = str | tuple[str, int] | Response
 
 
 def _builder(meeting: Meeting, errors: list[dict[str, str]] | None = None) -> tuple[str, int]:
-    """The builder page, with errors (400) when an action on it was refused."""
+    """The builder page, with errors (400) when an action on it was refused; the outstanding actions from earlier
+    meetings for the cases on it come first."""
     waiting = services.awaiting_allocation(current_user, meeting.area_id)
     rows = agenda_rows(services.listed_items(meeting))
     waiting_rows = case_rows(waiting)
-    audit_view(meeting, "agenda_builder", cases=len(rows), waiting=len(waiting))
-    audit_unreadable(current_user)
+    earlier = earlier_outstanding_actions(current_user, meeting)
+    shown = sum(len(group.actions) for group in earlier)
+    audit_view(meeting, "agenda_builder", cases=len(rows), waiting=len(waiting), earlier_actions=shown)
     page = render_template(
         "meetings/agenda.html",
         meeting=meeting,
         rows=rows,
         waiting=waiting_rows,
+        earlier=earlier,
+        today=db.london_today(),
         deferred=services.deferred_items(meeting),
         capacity=services.capacity(meeting),
         form=ButtonForm(),
@@ -42,6 +47,7 @@ def _builder(meeting: Meeting, errors: list[dict[str, str]] | None = None) -> tu
         to_local=services.to_local,
         errors=errors or [],
     )
+    audit_unreadable(current_user)  # after rendering: the template opens the earlier actions' descriptions
     db.session.commit()
     return page, 400 if errors else 200
 

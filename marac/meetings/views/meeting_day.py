@@ -112,7 +112,6 @@ def _day_page(
     if refusal:
         errors.append({"text": refusal, "href": "#register"})
     audit_view(meeting, "meeting_day", cases=len(cases))
-    audit_unreadable(current_user)
     page = render_template(
         "meetings/day_record.html",
         meeting=meeting,
@@ -129,8 +128,10 @@ def _day_page(
         statement=svc.CONFIDENTIALITY_STATEMENT,
         statement_version=svc.STATEMENT_VERSION,
         to_local=to_local,
+        today=db.london_today(),
         errors=errors,
     )
+    audit_unreadable(current_user)  # after rendering: the template decrypts the earlier actions
     db.session.commit()
     return page, 400 if errors else 200
 
