@@ -16,7 +16,18 @@ from benchmarks.generate import default_workers
 from benchmarks.report import Report
 from marac.config import load_settings
 
-BENCHMARKS = ("argon2", "audit", "people", "rotation", "referrals", "pdf", "scheduler", "outbox")
+BENCHMARKS = (
+    "argon2",
+    "audit",
+    "people",
+    "rotation",
+    "referrals",
+    "pdf",
+    "scheduler",
+    "outbox",
+    "encompass-due",
+    "encompass-night",
+)
 
 
 def argon2_cost() -> None:
@@ -122,6 +133,14 @@ def main(argv: list[str]) -> int:
         audit_append()
     if "pdf" in names:
         run_pdf(report, keep=args.keep)
+    if "encompass-due" in names:
+        from benchmarks.encompass_due import run_encompass_due
+
+        run_encompass_due(report, seed=args.seed)
+    if "encompass-night" in names:
+        from benchmarks.encompass_night import run_encompass_night
+
+        run_encompass_night(report, seed=args.seed, keep=args.keep)
     kinds = databases(args.db) if {"people", "rotation", "referrals", "scheduler", "outbox"} & set(names) else []
     for kind in kinds:
         if "people" in names:

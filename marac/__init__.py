@@ -130,6 +130,7 @@ def _register_blueprints(app: Flask) -> None:
     from marac.cases.casework_views import bp as casework_bp
     from marac.cases.referral_views import bp as referrals_bp
     from marac.cases.views import bp as cases_bp
+    from marac.encompass.views import bp as encompass_bp
     from marac.home.views import bp as home_bp
     from marac.meetings.views import bp as meetings_bp
     from marac.notify.views import bp as notify_bp
@@ -149,6 +150,7 @@ def _register_blueprints(app: Flask) -> None:
         meetings_bp,
         actions_bp,
         notify_bp,
+        encompass_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

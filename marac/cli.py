@@ -13,6 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from marac import db
+from marac.encompass.cli import encompass_group
 
 
 def _create_app() -> Flask:
@@ -99,6 +100,7 @@ def keys_generate_master() -> None:
 
 # Also on the top-level group, so `marac keys generate-master` works before the settings can build an app.
 cli.add_command(keys_group)
+cli.add_command(encompass_group)  # on the root group: the date arithmetic needs no app or database
 
 
 @questionnaires_group.command("load")
@@ -382,6 +384,31 @@ def outbox_status() -> None:
         click.echo(f"oldest pending: {int((db.utcnow() - summary.oldest_pending_at).total_seconds())} s")
     for message in list_dead_letters():
         click.echo(f"dead {message.public_id} {message.kind} attempts {message.attempts}: {message.last_error}")
+
+
+@outbox_group.command("requeue")
+@click.option("--id", "public_id", help="The public id of one dead letter (as `marac outbox status` prints it).")
+@click.option("--all-dead", is_flag=True, help="Every dead letter.")
+@with_appcontext
+def outbox_requeue(public_id: str | None, all_dead: bool) -> None:
+    """Send dead letters again: attempts reset, due now, idempotency key kept (a delivered file is not rewritten)."""
+    from marac.notify import admin as outbox
+
+    if bool(public_id) == all_dead:
+        raise click.UsageError("give either --id PUBLIC_ID or --all-dead")
+    if all_dead:
+        count = outbox.requeue_dead_letters(None, db.utcnow())
+    else:
+        message = outbox.get_outbox_message(public_id or "")
+        if message is None:
+            raise click.ClickException("no outbox message with that id")
+        try:
+            outbox.requeue_message(None, message, db.utcnow())
+        except outbox.NotDeadLetter as exc:
+            raise click.ClickException("that message is not dead-lettered: nothing to send again") from exc
+        count = 1
+    db.session.commit()
+    click.echo(f"requeued {count}")
 
 
 # --- end outbox -------------------------------------------------------------------------------------------------------

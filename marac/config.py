@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _clock(env: Mapping[str, str], name: str, default: str) -> time:
+    """A time of day written HH:MM (24-hour)."""
+    raw = env.get(name, default).strip()
+    hours, _, minutes = raw.partition(":")
+    try:
+        if len(hours) != 2 or len(minutes) != 2:
+            raise ValueError(raw)
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ConfigError(f"{name} must be a time of day like 10:00, not {raw!r}") from None
 
 
 def _dev_secret(instance: Path, filename: str) -> str:
@@ -117,10 +130,12 @@ NOTIFY_KEY_MIN_LENGTH = 74
 NOTIFY_BASE_URL = "https://api.notifications.service.gov.uk"
 
 
-def _required(env: Mapping[str, str], names: tuple[str, ...], backend: str) -> None:
+def _required(
+    env: Mapping[str, str], names: tuple[str, ...], backend: str, setting: str = "MARAC_MAIL_BACKEND"
+) -> None:
     for name in names:
         if not env.get(name, "").strip():
-            raise ConfigError(f"{name} is missing: MARAC_MAIL_BACKEND={backend} needs it")
+            raise ConfigError(f"{name} is missing: {setting}={backend} needs it")
 
 
 def _mail_settings(env: Mapping[str, str], production: bool, instance: Path) -> dict[str, Any]:
@@ -160,6 +175,29 @@ def _mail_settings(env: Mapping[str, str], production: bool, instance: Path) -> 
 
 
 # --- end mail --------------------------------------------------------------------------------------------------------
+
+
+# --- text messages (issue 6): which backend delivers texts (SMS); "none" means text alerts are not offered ------------
+SMS_BACKENDS = ("none", "outbox", "notify")
+
+
+def _sms_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+    """The SMS backend (default: outbox files in development and test, none in production) and its settings."""
+    default = "none" if production else "outbox"
+    backend = env.get("MARAC_SMS_BACKEND", default).strip().lower() or default
+    if backend not in SMS_BACKENDS:
+        raise ConfigError(f"MARAC_SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)}, got {backend!r}")
+    if backend == "notify":
+        _required(env, ("MARAC_NOTIFY_API_KEY", "MARAC_NOTIFY_SMS_TEMPLATE_ID"), backend, "MARAC_SMS_BACKEND")
+        if len(env["MARAC_NOTIFY_API_KEY"].strip()) < NOTIFY_KEY_MIN_LENGTH:
+            raise ConfigError("MARAC_NOTIFY_API_KEY is not a Notify API key (name-service id-secret)")
+    return {
+        "MARAC_SMS_BACKEND": backend,
+        "MARAC_NOTIFY_SMS_TEMPLATE_ID": env.get("MARAC_NOTIFY_SMS_TEMPLATE_ID", "").strip(),
+    }
+
+
+# --- end text messages -----------------------------------------------------------------------------------------------
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -209,6 +247,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # --- actions (issue 6): reminder before an action is due; escalation once it is this many days overdue --
         "MARAC_ACTION_REMINDER_WORKING_DAYS": _int(env, "MARAC_ACTION_REMINDER_WORKING_DAYS", 3, minimum=1),
         "MARAC_ACTION_ESCALATION_DAYS": _int(env, "MARAC_ACTION_ESCALATION_DAYS", 7, minimum=1),
+        "MARAC_REVIEW_REMINDER_WORKING_DAYS": _int(env, "MARAC_REVIEW_REMINDER_WORKING_DAYS", 3, minimum=1),
+        "MARAC_REVIEW_ESCALATION_DAYS": _int(env, "MARAC_REVIEW_ESCALATION_DAYS", 2, minimum=1),
+        "MARAC_ENCOMPASS_ACKNOWLEDGE_BY": _clock(env, "MARAC_ENCOMPASS_ACKNOWLEDGE_BY", "10:00"),
+        "MARAC_ENCOMPASS_RETENTION_DAYS": _int(env, "MARAC_ENCOMPASS_RETENTION_DAYS", 365, minimum=30),
         # --- end actions -----------------------------------------------------------------------------------------
         # --- scheduler (issue 6): the single-scheduler lock file (SQLite) and the heartbeat interval -----------
         "MARAC_SCHEDULER_LOCK_FILE": env.get("MARAC_SCHEDULER_LOCK_FILE") or str(instance / "scheduler.lock"),
@@ -217,9 +259,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # --- mail (issue 6): see _mail_settings ------------------------------------------------------------------
         **_mail_settings(env, production, instance),
         # --- end mail --------------------------------------------------------------------------------------------
+        # --- text messages (issue 6): see _sms_settings ------------------------------------------------------------
+        **_sms_settings(env, production),
+        # --- end text messages -----------------------------------------------------------------------------------
     }
+    warnings = []
     if production and settings["RATELIMIT_STORAGE_URI"].startswith("memory://"):
-        settings["MARAC_WARNINGS"] = [
+        warnings.append(
             "MARAC_RATELIMIT_STORAGE_URI is memory://: counters are per process; use redis:// with several servers"
-        ]
+        )
+    if production and settings["MARAC_MAIL_BACKEND"] == "outbox":
+        # A warning, not a refusal: some partnerships relay the files onwards themselves.
+        warnings.append(
+            "MARAC_MAIL_BACKEND is outbox: messages are written to files in MARAC_OUTBOX_DIR, not sent; "
+            "relay the files onwards or use smtp or notify"
+        )
+    if production and settings["MARAC_SMS_BACKEND"] == "outbox":
+        warnings.append("MARAC_SMS_BACKEND is outbox: texts are written to files in MARAC_OUTBOX_DIR, not sent")
+    if warnings:
+        settings["MARAC_WARNINGS"] = warnings
     return settings

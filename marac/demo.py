@@ -22,6 +22,7 @@ from marac.auth import passwords
 from marac.auth.accounts import create_user
 from marac.auth.models import User
 from marac.demo_cases import DemoStats, seed_cases
+from marac.demo_encompass import seed_encompass
 from marac.demo_meetings import seed_meetings
 from marac.demo_work import PIPELINE, accepted_referrals, seed_casework
 from marac.orgs.models import Agency, AgencyKind, Area
@@ -48,7 +49,12 @@ AGENCIES: list[tuple[str, AgencyKind, str]] = [
     ("Oakfield Primary School", AgencyKind.EDUCATION, "north"),
     ("Riverside Academy", AgencyKind.EDUCATION, "south"),
     ("Hollins Park College", AgencyKind.EDUCATION, "north"),
+    ("St Anne's C of E Primary School", AgencyKind.EDUCATION, "north"),
+    ("Moorside High School", AgencyKind.EDUCATION, "north"),
+    ("Calder Vale Pupil Referral Unit", AgencyKind.EDUCATION, "south"),
     ("Northvale Council MARAC Team", AgencyKind.LOCAL_AUTHORITY, "both"),
+    ("Northvale City Council", AgencyKind.LOCAL_AUTHORITY, "north"),
+    ("Calder Mills Borough Council", AgencyKind.LOCAL_AUTHORITY, "south"),
     ("Northvale Fire and Rescue", AgencyKind.OTHER, "both"),
 ]
 #: (login name, role, agency name, area limit or None)
@@ -62,6 +68,12 @@ ACCOUNTS: list[tuple[str, Role, str, str | None]] = [
     ("police-rep", Role.AGENCY_REP, "Northvale Police", None),
     ("key-adult-oakfield", Role.KEY_ADULT, "Oakfield Primary School", None),
     ("key-adult-riverside", Role.KEY_ADULT, "Riverside Academy", None),
+    ("key-adult-oakfield-deputy", Role.KEY_ADULT, "Oakfield Primary School", None),
+    ("key-adult-moorside", Role.KEY_ADULT, "Moorside High School", None),
+    ("key-adult-st-annes", Role.KEY_ADULT, "St Anne's C of E Primary School", None),
+    ("ehe-contact", Role.KEY_ADULT, "Northvale Children's Services", None),
+    ("encompass-lead", Role.ENCOMPASS_LEAD, "Northvale City Council", None),
+    ("police-encompass-lead", Role.ENCOMPASS_LEAD, "Northvale Police", None),
     ("dpo", Role.DPO, "Northvale Council MARAC Team", None),
     ("admin", Role.ADMIN, "Northvale Council MARAC Team", None),
 ]
@@ -345,6 +357,9 @@ def seed_demo(accounts_file: Path, seed: int = 2026) -> DemoStats | None:
     stats.referrals_in_progress, stats.overdue = work.referrals, work.overdue_plans + work.overdue_reviews
     _seed_meetings(north, users, agencies, people, stats)
     db.session.commit()
+    encompass = seed_encompass(users, agencies, north, people)
+    stats.encompass_settings, stats.encompass_incidents = encompass.settings, encompass.incidents
+    stats.encompass_notifications = encompass.notifications
     _write_accounts(accounts_file, accounts)
     return stats
 

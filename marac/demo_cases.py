@@ -142,6 +142,9 @@ class DemoStats:
     cases_heard: int = 0
     actions: int = 0
     waiting_for_meeting: int = 0
+    encompass_settings: int = 0
+    encompass_incidents: int = 0
+    encompass_notifications: int = 0
 
 
 @dataclass

@@ -92,3 +92,9 @@ def choices_from(mapping: dict[str, str]) -> list[SelectChoice]:
 def lines(text: str | None, limit: int = 10) -> list[str]:
     """Non-empty lines of a textarea (at most `limit`)."""
     return [line.strip() for line in (text or "").splitlines() if line.strip()][:limit]
+
+
+def is_small_id(value: str) -> bool:
+    """Whether a submitted value is a plain ASCII whole number that fits a database integer (str.isdigit() also
+    accepts characters such as "²" that int() refuses, and a 30-digit id overflows the column)."""
+    return value.isascii() and value.isdecimal() and len(value) <= 9

@@ -5,6 +5,15 @@ from marac.audit.models import AuditEvent
 from marac.auth.models import AuthSession, User, UserRole, user_areas
 from marac.cases.models import Case, CaseEvent, CaseParty, Incident, Questionnaire, Referral, RiskAssessment, SafetyPlan
 from marac.crypto import DataKey, KeyRotation
+from marac.encompass.models import (
+    EducationSetting,
+    EncompassAuthority,
+    EncompassChild,
+    EncompassNotification,
+    KeyAdult,
+    PoliceIncident,
+    SettingClosure,
+)
 from marac.meetings.models import (
     AgendaItem,
     Attendance,
@@ -35,8 +44,13 @@ __all__ = [
     "CaseParty",
     "DataKey",
     "Disclosure",
+    "EducationSetting",
+    "EncompassAuthority",
+    "EncompassChild",
+    "EncompassNotification",
     "HouseholdLink",
     "Incident",
+    "KeyAdult",
     "KeyRotation",
     "MatchDecision",
     "Meeting",
@@ -48,12 +62,14 @@ __all__ = [
     "OutboxMessage",
     "Person",
     "PersonTerm",
+    "PoliceIncident",
     "Questionnaire",
     "Referral",
     "ResearchRequest",
     "RiskAssessment",
     "SafetyPlan",
     "SchedulerHeartbeat",
+    "SettingClosure",
     "User",
     "UserRole",
     "agency_areas",

@@ -19,7 +19,7 @@ from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from marac import access, db
-from marac.access import Permission, can, public
+from marac.access import Permission, can, can_record_incidents, public
 
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 429, 500)
 ASSET_ROOT = Path(__file__).resolve().parent.parent
@@ -165,11 +165,11 @@ def _unexpected(error: Exception) -> tuple[str, int]:
 LONDON = ZoneInfo("Europe/London")
 
 
-def london(value: datetime | None) -> str:
-    """Show a UTC time in Europe/London, as practitioners read it."""
+def london(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
+    """Show a UTC time in Europe/London, as practitioners read it (`fmt` for another strftime layout)."""
     if value is None:
         return ""
-    return value.astimezone(LONDON).strftime("%-d %b %Y, %H:%M")
+    return value.astimezone(LONDON).strftime(fmt)
 
 
 def _template_globals() -> dict[str, Any]:
@@ -177,6 +177,7 @@ def _template_globals() -> dict[str, Any]:
         "now": db.utcnow(),
         "csp_nonce": _csp_nonce,
         "can": lambda permission: can(current_user, Permission(permission)),
+        "can_record_encompass": lambda: can_record_incidents(current_user),
         "service_name": current_app.config["MARAC_SERVICE_NAME"],
         "protective_marking": "OFFICIAL-SENSITIVE",
     }

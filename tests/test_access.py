@@ -76,6 +76,14 @@ SAMPLE_OBJECTS = (
     "meetings.case_history",
     "actions.view",
     "actions.meeting_actions",
+    "encompass.setting",
+    "encompass.calendar",
+    "encompass.key_adult",
+    "encompass.authority",
+    "encompass.notification",
+    "encompass.case_page",
+    "encompass.incident",
+    "encompass.resolve",
 )
 
 
@@ -168,6 +176,57 @@ def _sample_meeting(area: Any) -> tuple[Any, Any, Any]:
     return meeting, item, research
 
 
+def _sample_encompass_setting(area: Any, user: Any) -> dict[str, str]:
+    """A setting of a local authority serving `area`, with one key adult: sample ids for the settings pages."""
+    from marac.encompass.models import EducationSetting, KeyAdult
+    from marac.orgs.models import AgencyKind
+    from tests.factories import make_agency
+
+    authority = make_agency(AgencyKind.LOCAL_AUTHORITY, areas=[area])
+    setting = EducationSetting(urn="7000017", name="Matrix Sample School", local_authority_id=authority.id)
+    key_adult = KeyAdult(setting=setting, user_id=user.id, rank=1)
+    db.session.add_all([setting, key_adult])
+    db.session.commit()
+    pages = ("encompass.setting", "encompass.calendar")
+    return dict.fromkeys(pages, setting.public_id) | {
+        "encompass.key_adult": key_adult.public_id,
+        "encompass.authority": authority.public_id,
+    }
+
+
+def _sample_encompass_notification(area: Any) -> str:
+    """A sent notification to a school of a local authority serving `area`: its id for the key adult's page."""
+    from datetime import timedelta
+
+    from tests.encompass.factories import make_child, make_incident_with_children, make_local_authority, make_setting
+    from tests.factories import make_agency
+
+    setting = make_setting(make_local_authority(area))
+    now = db.utcnow()
+    sent = make_incident_with_children(
+        make_agency(areas=[area]), [(make_child(), setting)], occurred_at=now - timedelta(hours=12), due_at=now
+    )
+    return sent.notifications[0].public_id
+
+
+def _sample_encompass_unresolved() -> dict[str, str]:
+    """Another force's incident with one child whose notification is unresolved (intake and resolve pages)."""
+    from marac.encompass.models import EncompassChild, EncompassNotification, PoliceIncident
+    from tests.encompass.factories import make_child
+    from tests.factories import make_agency
+
+    incident = PoliceIncident(police_agency_id=make_agency().id, police_reference="SAMPLE/1", occurred_at=db.utcnow())
+    db.session.add(incident)
+    db.session.flush()
+    child = EncompassChild(incident_id=incident.id, person_id=make_child().id)
+    db.session.add(child)
+    db.session.flush()
+    note = EncompassNotification(child_id=child.id, route="unresolved", due_at=db.utcnow())
+    db.session.add(note)
+    db.session.commit()
+    return {"encompass.incident": incident.public_id, "encompass.resolve": note.public_id}
+
+
 @pytest.mark.parametrize("column", COLUMNS)
 def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: FakeClock, column: str) -> None:
     area = make_area()
@@ -214,6 +273,10 @@ def test_role_reaches_exactly_the_routes_in_matrix(client: FlaskClient, clock: F
         "meetings.case_history": case.public_id,
         "actions.view": action.public_id,
         "actions.meeting_actions": meeting.public_id,
+        **_sample_encompass_setting(area, sample.user),
+        "encompass.notification": _sample_encompass_notification(area),
+        "encompass.case_page": case.public_id,
+        **_sample_encompass_unresolved(),
     }
     user_id = None
     if column != ANONYMOUS:

@@ -231,7 +231,8 @@ def test_demo_seed_only_seeds_every_kind_and_role_once(empty_database: str, tmp_
             assert len(key_adults) >= 2
             schools = {u.agency.name for u in key_adults}
             assert len(schools) >= 2
-            assert {u.agency.kind for u in key_adults} == {AgencyKind.EDUCATION.value}
+            kinds = {u.agency.kind for u in key_adults}  # schools, and children's social care for home education
+            assert kinds == {AgencyKind.EDUCATION.value, AgencyKind.CHILDRENS_SOCIAL_CARE.value}
             by_email = {u.email: (u.password_hash, u.totp_secret, u.must_change_password) for u in users}
 
         accounts = json.loads(accounts_file.read_text())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
+from marac import create_app
 from marac.config import ConfigError, load_settings
 from marac.crypto import generate_master_key
 
@@ -111,8 +113,9 @@ def test_unknown_environment_is_refused(tmp_path: Path) -> None:
 
 
 def test_production_warns_about_per_process_rate_limits(tmp_path: Path) -> None:
-    assert "MARAC_WARNINGS" in load_settings(production(tmp_path))
-    settings = load_settings(production(tmp_path, MARAC_RATELIMIT_STORAGE_URI="redis://cache:6379"))
+    warnings = load_settings(production(tmp_path))["MARAC_WARNINGS"]
+    assert any(w.startswith("MARAC_RATELIMIT_STORAGE_URI is memory://") for w in warnings)
+    settings = load_settings(production(tmp_path, **SMTP, MARAC_RATELIMIT_STORAGE_URI="redis://cache:6379"))
     assert "MARAC_WARNINGS" not in settings
 
 
@@ -244,3 +247,66 @@ def test_smtp_without_tls_is_refused_in_production_but_allowed_in_development(tm
         load_settings(production(tmp_path, **SMTP, MARAC_SMTP_TLS="none"))
     settings = load_settings({"MARAC_INSTANCE_PATH": str(tmp_path), **SMTP, "MARAC_SMTP_TLS": "none"})
     assert settings["MARAC_SMTP_TLS"] == "none"
+
+
+def test_production_with_the_file_backend_warns_that_messages_are_not_sent(tmp_path: Path) -> None:
+    redis = {"MARAC_RATELIMIT_STORAGE_URI": "redis://cache:6379"}
+    (warning,) = load_settings(production(tmp_path, **redis))["MARAC_WARNINGS"]
+    assert warning.startswith("MARAC_MAIL_BACKEND is outbox: messages are written to files")
+    assert "not sent" in warning
+    assert "MARAC_WARNINGS" not in load_settings(production(tmp_path, **redis, **NOTIFY))
+    assert "MARAC_WARNINGS" not in load_settings({"MARAC_INSTANCE_PATH": str(tmp_path), "MARAC_ENV": "development"})
+
+
+def test_the_file_backend_warning_is_logged_at_start_and_the_app_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in production(tmp_path, MARAC_RATELIMIT_STORAGE_URI="redis://cache:6379").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MARAC_MAIL_BACKEND", raising=False)
+    app = create_app()
+    assert app.config["MARAC_MAIL_BACKEND"] == "outbox"
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (event,) = [e for e in logged if e.get("event") == "unsafe_setting"]
+    assert event["level"] == "warning"
+    assert "messages are written to files in MARAC_OUTBOX_DIR, not sent" in event["detail"]
+
+
+# --- text messages (issue 6) ------------------------------------------------------------------------------------------
+
+SMS_NOTIFY = {"MARAC_SMS_BACKEND": "notify", "MARAC_NOTIFY_API_KEY": NOTIFY_KEY, "MARAC_NOTIFY_SMS_TEMPLATE_ID": "s-1"}
+
+
+def test_texts_go_to_files_in_development_and_are_off_in_production_by_default(tmp_path: Path) -> None:
+    assert load_settings({"MARAC_INSTANCE_PATH": str(tmp_path)})["MARAC_SMS_BACKEND"] == "outbox"
+    assert load_settings(production(tmp_path))["MARAC_SMS_BACKEND"] == "none"
+
+
+def test_notify_text_settings_are_read(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, **SMS_NOTIFY))
+    assert (settings["MARAC_SMS_BACKEND"], settings["MARAC_NOTIFY_SMS_TEMPLATE_ID"]) == ("notify", "s-1")
+    assert settings["MARAC_MAIL_BACKEND"] == "outbox"  # email and texts are chosen separately
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"MARAC_SMS_BACKEND": "pigeon"}, "MARAC_SMS_BACKEND must be one of none, outbox, notify"),
+        ({**SMS_NOTIFY, "MARAC_NOTIFY_SMS_TEMPLATE_ID": ""}, "MARAC_NOTIFY_SMS_TEMPLATE_ID is missing"),
+        ({**SMS_NOTIFY, "MARAC_NOTIFY_API_KEY": ""}, "MARAC_NOTIFY_API_KEY is missing: MARAC_SMS_BACKEND=notify"),
+        ({**SMS_NOTIFY, "MARAC_NOTIFY_API_KEY": "too-short"}, "MARAC_NOTIFY_API_KEY is not a Notify API key"),
+    ],
+)
+def test_an_unknown_text_backend_or_missing_notify_settings_refuse_to_start_naming_the_setting(
+    tmp_path: Path, overrides: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(production(tmp_path, **overrides))
+    with pytest.raises(ConfigError, match=named):
+        load_settings({"MARAC_INSTANCE_PATH": str(tmp_path), **overrides})
+
+
+def test_production_with_texts_written_to_files_warns_that_they_are_not_sent(tmp_path: Path) -> None:
+    env = production(tmp_path, **NOTIFY, MARAC_RATELIMIT_STORAGE_URI="redis://cache:6379", MARAC_SMS_BACKEND="outbox")
+    (warning,) = load_settings(env)["MARAC_WARNINGS"]
+    assert warning == "MARAC_SMS_BACKEND is outbox: texts are written to files in MARAC_OUTBOX_DIR, not sent"

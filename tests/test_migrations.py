@@ -78,7 +78,7 @@ def test_sealing_step_refuses_to_run_without_the_master_key(tmp_path: Path) -> N
 
 
 def test_head_is_the_newest_revision() -> None:
-    assert head_revision() == "0006"
+    assert head_revision() == "0009"
 
 
 def test_upgrade_loads_the_shipped_questionnaires(app: Flask) -> None:
@@ -100,3 +100,44 @@ def test_migrations_build_exactly_the_models_schema(engine: object) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_upgrade_to_0007_counts_reviews_already_due_as_chased(tmp_path: Path) -> None:
+    """The first scheduler run after the upgrade must not escalate every review ever missed."""
+    url, drop = _database_at_0002_with_plaintext_totp(tmp_path)
+    try:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            upgrade("0006", connection=conn, master_key=TEST_SETTINGS["MARAC_MASTER_KEY"])
+            conn.execute(
+                text(
+                    "INSERT INTO persons (public_id, kind, identity_key, created_at, updated_at) VALUES "
+                    "('00000000-0000-4000-8000-000000000004', 'victim', 'k1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO cases (public_id, reference, area_id, referring_agency_id, victim_id, referred_on, "
+                    "status, created_at) VALUES ('00000000-0000-4000-8000-000000000005', 'MC-20-AAAAAA', "
+                    "(SELECT id FROM areas), (SELECT id FROM agencies), (SELECT id FROM persons), '2020-01-01', "
+                    "'open', CURRENT_TIMESTAMP)"
+                )
+            )
+            for number, review_on in ((6, "2020-02-01"), (7, "2099-01-01")):
+                conn.execute(
+                    text(
+                        "INSERT INTO safety_plans (public_id, case_id, owner_id, review_on, status, created_at) "
+                        "VALUES (:public_id, (SELECT id FROM cases), "
+                        "(SELECT id FROM users), :review_on, 'active', CURRENT_TIMESTAMP)"
+                    ),
+                    {"public_id": f"00000000-0000-4000-8000-00000000000{number}", "review_on": review_on},
+                )
+            upgrade("0007", connection=conn, master_key=TEST_SETTINGS["MARAC_MASTER_KEY"])
+            rows = conn.execute(
+                text("SELECT review_on, reminded_on IS NOT NULL, escalated_at IS NOT NULL FROM safety_plans")
+            ).all()
+        engine.dispose()
+        chased = {str(review_on): (bool(reminded), bool(escalated)) for review_on, reminded, escalated in rows}
+        assert chased == {"2020-02-01": (True, True), "2099-01-01": (False, False)}
+    finally:
+        drop()

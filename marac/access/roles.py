@@ -31,6 +31,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     AGENCY_REP = "agency_rep"
     KEY_ADULT = "key_adult"
+    ENCOMPASS_LEAD = "encompass_lead"
     DPO = "dpo"
     ADMIN = "admin"
 
@@ -43,6 +44,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.SUPERVISOR: "Supervisor",
     Role.AGENCY_REP: "Agency representative",
     Role.KEY_ADULT: "Key adult (Operation Encompass)",
+    Role.ENCOMPASS_LEAD: "Operation Encompass lead (police or local authority)",
     Role.DPO: "Data protection officer",
     Role.ADMIN: "Platform administrator",
 }
@@ -66,6 +68,10 @@ class Permission(StrEnum):
     MEETING_MANAGE = "meeting.manage"
     MINUTES_SIGN = "meeting.minutes_sign"
     RESEARCH_ANSWER = "meeting.research_answer"
+    ENCOMPASS_RECORD = "encompass.record"
+    ENCOMPASS_RECEIVE = "encompass.receive"
+    ENCOMPASS_MONITOR = "encompass.monitor"
+    ENCOMPASS_SETTINGS = "encompass.settings"
 
 
 _CASE_WORK = frozenset({Permission.CASE_READ, Permission.CASE_WRITE, Permission.PERSON_SEARCH, Permission.BREAK_GLASS})
@@ -75,15 +81,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.CASE_READ, Permission.BREAK_GLASS, Permission.MEETING_VIEW, Permission.MINUTES_SIGN}
     ),
     Role.IDVA: _CASE_WORK | {Permission.MEETING_VIEW},
-    Role.REFERRER: _CASE_WORK,
-    Role.SUPERVISOR: _CASE_WORK | {Permission.REFERRAL_SIGN_OFF},
+    # Police officers record Operation Encompass incidents (the service checks the agency is a police force).
+    Role.REFERRER: _CASE_WORK | {Permission.ENCOMPASS_RECORD},
+    Role.SUPERVISOR: _CASE_WORK | {Permission.REFERRAL_SIGN_OFF, Permission.ENCOMPASS_RECORD},
     Role.AGENCY_REP: _CASE_WORK | {Permission.MEETING_VIEW, Permission.RESEARCH_ANSWER},
-    Role.KEY_ADULT: frozenset(),
+    # A key adult reaches their own setting's notifications and nothing else.
+    Role.KEY_ADULT: frozenset({Permission.ENCOMPASS_RECEIVE}),
+    # Police and local-authority leads: settings, key adults, term calendars, the unresolved queue and monitoring;
+    # no case content.
+    Role.ENCOMPASS_LEAD: frozenset(
+        {Permission.ENCOMPASS_RECORD, Permission.ENCOMPASS_MONITOR, Permission.ENCOMPASS_SETTINGS}
+    ),
     # The DPO sees no case content except by break-glass, which they must then justify like anyone else.
     Role.DPO: frozenset(
         {Permission.AUDIT_READ, Permission.DISCLOSURE_REVIEW, Permission.BREAK_GLASS, Permission.CASE_READ}
     ),
-    Role.ADMIN: frozenset({Permission.ADMIN_MANAGE}),
+    # Settings, key adults and term calendars hold no case content: administrators may keep them too.
+    Role.ADMIN: frozenset({Permission.ADMIN_MANAGE, Permission.ENCOMPASS_SETTINGS}),
 }
 #: Roles that work on cases (a relationship to the case still decides which ones).
 CASE_ROLES = frozenset({Role.COORDINATOR, Role.CHAIR, Role.IDVA, Role.REFERRER, Role.SUPERVISOR, Role.AGENCY_REP})

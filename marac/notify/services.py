@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from marac import db
@@ -16,6 +17,18 @@ from marac.notify.models import OutboxMessage
 MARKING = "OFFICIAL-SENSITIVE"
 #: Every body says only this: the content is in the platform, behind sign-in.
 BODY = "You have a new MARAC notification: sign in to view.\n\nDo not reply to this message.\n"
+#: Every text says only this (no subject line on a phone, so the marking leads).
+SMS_BODY = f"{MARKING}: You have a new MARAC notification: sign in to view."
+#: Kinds urgent enough to be texted as well as emailed, to users who turned text alerts on.
+TEXTED_KINDS = frozenset(
+    {
+        "action_overdue_escalation",
+        "review_overdue_escalation",
+        "encompass_notification",
+        "encompass_escalation",
+        "encompass_unresolved",
+    }
+)
 
 #: Content-free subjects by kind of message.
 SUBJECTS = {
@@ -28,6 +41,13 @@ SUBJECTS = {
     "action_reminder": "MARAC action due soon",
     "action_overdue_escalation": "MARAC action overdue",
     "action_updated": "MARAC action updated",
+    "action_update_request": "MARAC actions to report on",
+    "review_reminder": "MARAC review due soon",
+    "review_overdue_escalation": "MARAC review overdue",
+    "encompass_notification": "Operation Encompass notification",
+    "encompass_escalation": "Operation Encompass notification not yet acknowledged",
+    "encompass_unresolved": "Operation Encompass notification to resolve",
+    "test_text": "MARAC test text",
 }
 
 
@@ -41,7 +61,8 @@ class Attachment:
 
 
 def queue_message(recipient: Any, kind: str, key: str, attachment: Attachment | None = None) -> OutboxMessage | None:
-    """Queue one content-free message to a user, once per `key` (None if it was already queued)."""
+    """Queue one content-free email to a user, once per `key` (None if it was already queued); for an urgent kind
+    (TEXTED_KINDS) also a text, when the user turned text alerts on."""
     idempotency_key = f"{kind}:{key}:{recipient.public_id}"
     if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)):
         return None
@@ -55,6 +76,37 @@ def queue_message(recipient: Any, kind: str, key: str, attachment: Attachment | 
         attachment_name=attachment.name if attachment else None,
         attachment_type=attachment.media_type if attachment else None,
         attachment=attachment.content if attachment else None,
+        next_attempt_at=db.utcnow(),
+        created_at=db.utcnow(),
+    )
+    db.session.add(message)
+    if kind in TEXTED_KINDS:
+        queue_text(recipient, kind, key)
+    return message
+
+
+def texts_available() -> bool:
+    """True when a text (SMS) backend is configured, so text alerts can be offered."""
+    return str(current_app.config.get("MARAC_SMS_BACKEND", "none")) != "none"
+
+
+def queue_text(recipient: Any, kind: str, key: str, body: str = SMS_BODY) -> OutboxMessage | None:
+    """Queue one content-free text to a user who turned text alerts on and gave a number, once per `key` (None if
+    not wanted or already queued). The number is not copied: the relay reads the user's number when it sends."""
+    wanted = getattr(recipient, "text_alerts", False) and getattr(recipient, "mobile_number_enc", None)
+    if not (wanted and texts_available()):
+        return None
+    idempotency_key = f"sms:{kind}:{key}:{recipient.public_id}"
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)):
+        return None
+    message = OutboxMessage(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        channel="sms",
+        recipient_id=recipient.id,
+        address="sms",
+        subject=f"{MARKING}: {SUBJECTS.get(kind, 'MARAC notification')}",
+        body=body,
         next_attempt_at=db.utcnow(),
         created_at=db.utcnow(),
     )

@@ -208,3 +208,5 @@ def sign_in(page: Page, account: Account) -> None:
     enter_password(page, account)
     expect(page).to_have_url(re.compile(r"/sign-in/code$"))
     enter_code(page, account.totp_secret)
+    # wait until signed in: a navigation straight after the click could otherwise cut the sign-in short
+    expect(page).not_to_have_url(re.compile(r"/sign-in"))

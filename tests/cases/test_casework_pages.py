@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -221,7 +222,7 @@ def test_coordinator_accepts_with_an_idva_who_then_sees_the_case(
     login_as(client, world.coordinator, clock)
     form = client.get(f"/queue/{case.public_id}")
     assert form.status_code == 200
-    assert f"{world.idva.user.display_name} — 0 open cases" in page(form)
+    assert html.escape(f"{world.idva.user.display_name} — 0 open cases") in page(form)
 
     response = post_form(
         client, f"/queue/{case.public_id}", {"decision": "accepted", "idva": world.idva.user.public_id}
@@ -443,15 +444,15 @@ def test_chair_reads_plans_but_cannot_change_them(
 # --- the route matrix rows for these pages (to be copied into tests/data/route_matrix.csv) -------------------------
 
 MATRIX_ROWS = """\
-casework.sign_off_list,/sign-off,GET,403,403,403,403,200,403,403,403,403,302
-casework.sign_off,/sign-off/<pid:public_id>,GET,403,403,403,403,404,403,403,403,403,302
-casework.queue,/queue,GET,200,403,403,403,403,403,403,403,403,302
-casework.decide,/queue/<pid:public_id>,GET,404,403,403,403,403,403,403,403,403,302
-casework.overdue,/overdue,GET,200,200,200,200,200,200,403,200,403,302
-casework.plans_page,/cases/<pid:public_id>/plans,GET,404,404,404,404,404,404,403,404,403,302
-casework.new_plan,/cases/<pid:public_id>/safety-plans/new,GET,404,403,404,404,404,404,403,403,403,302
-casework.review_plan,/cases/<pid:public_id>/safety-plans/<pid:plan_id>/review,GET,404,403,404,404,404,404,403,403,403,302
-casework.new_trigger,/cases/<pid:public_id>/triggers/new,GET,404,403,404,404,404,404,403,403,403,302
+casework.sign_off_list,/sign-off,GET,403,403,403,403,200,403,403,403,403,403,302
+casework.sign_off,/sign-off/<pid:public_id>,GET,403,403,403,403,404,403,403,403,403,403,302
+casework.queue,/queue,GET,200,403,403,403,403,403,403,403,403,403,302
+casework.decide,/queue/<pid:public_id>,GET,404,403,403,403,403,403,403,403,403,403,302
+casework.overdue,/overdue,GET,200,200,200,200,200,200,403,403,200,403,302
+casework.plans_page,/cases/<pid:public_id>/plans,GET,404,404,404,404,404,404,403,403,404,403,302
+casework.new_plan,/cases/<pid:public_id>/safety-plans/new,GET,404,403,404,404,404,404,403,403,403,403,302
+casework.review_plan,/cases/<pid:public_id>/safety-plans/<pid:plan_id>/review,GET,404,403,404,404,404,404,403,403,403,403,302
+casework.new_trigger,/cases/<pid:public_id>/triggers/new,GET,404,403,404,404,404,404,403,403,403,403,302
 """
 COLUMNS = [r.value for r in Role] + ["anonymous"]
 

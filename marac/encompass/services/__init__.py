@@ -1,0 +1,1 @@
+"""Operation Encompass services: settings and calendars, incident intake, notifications and their delivery."""

@@ -1,0 +1,237 @@
+"""Operation Encompass pages for police: record an incident and its children, import incidents from CSV, the
+force's recent incidents and one incident; and the queue of notifications whose setting must be named."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from marac import audit, db
+from marac.access import Permission, can_monitor, can_record_incidents, require
+from marac.encompass.forms_incidents import ImportForm, IncidentForm, ResolveForm
+from marac.encompass.services import csv_import, incident_queries, intake
+from marac.encompass.services.delivery import unresolved_reason
+from marac.encompass.views.blueprint import bp
+from marac.forms import add_error
+
+Page = str | tuple[str, int] | Response
+
+
+def _police_only() -> None:
+    """Refuse (403, audited) a user whose permission allows recording but who is not at a police force."""
+    if not can_record_incidents(current_user):
+        audit.record_denial("route.denied", object_type="route", object_id=request.endpoint, reason="not_police")
+        abort(403)
+
+
+def _errors(form: IncidentForm) -> list[dict[str, str]]:
+    """The error summary: each field's first message, children's fields included, linked to the field."""
+    items = []
+    for name in ("police_reference", "occurred_on", "occurred_time", "place", "circumstances"):
+        field = form[name]
+        if field.errors:
+            href = f"#{field.id}-day" if name == "occurred_on" else f"#{field.id}"
+            items.append({"text": str(field.errors[0]), "href": href})
+    for entry in form.children:
+        for field in entry.form:
+            if field.errors:
+                href = f"#{field.id}-day" if field.short_name == "date_of_birth" else f"#{field.id}"
+                items.append({"text": str(field.errors[0]), "href": href})
+    return items
+
+
+def _attach(form: IncidentForm, problems: list[tuple[str, str]]) -> None:
+    """Put the service's problems on the form's fields ("children-2-urn" is the second child's URN)."""
+    for key, message in problems:
+        if key.startswith("children-"):
+            _, position, name = key.split("-", 2)
+            entries = form.children.entries
+            index = int(position) - 1
+            target = entries[index].form[name] if index < len(entries) else form.children
+        else:
+            target = form._fields.get(key, form.police_reference)
+        if not target.errors:  # one message per field: the form's own (a date it cannot read) comes first
+            add_error(target, message)
+
+
+def _add_or_remove(form: IncidentForm) -> bool:
+    """Handle "Add another child" and "Remove": change the children shown, with no checks. True if handled."""
+    removing = request.form.get("remove_child")
+    if removing:
+        kept = [e for e in form.children.entries if e.name != removing]
+        form.children.entries = kept or form.children.entries
+        return True
+    if form.add_child.data:
+        if len(form.children.entries) < intake.MAX_CHILDREN:
+            form.children.append_entry()
+        return True
+    return False
+
+
+@bp.route("/encompass/incidents/new", methods=["GET", "POST"])
+@require(Permission.ENCOMPASS_RECORD)
+def new_incident() -> Page:
+    """Record a domestic-abuse incident and the children linked to it; each child's setting is told at once."""
+    _police_only()
+    form = IncidentForm()
+    authorities = intake.authority_choices(current_user)
+    if request.method == "POST" and _add_or_remove(form):
+        form.offer_authorities(authorities)
+        return render_template("encompass/incident_new.html", form=form, errors=[])
+    form.offer_authorities(authorities)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if not form.validate():
+            _attach(form, intake.problems_for(current_user, form.to_input()))
+            return render_template("encompass/incident_new.html", form=form, errors=_errors(form)), status
+        try:
+            result = intake.record_incident(current_user, form.to_input())
+        except intake.IntakeError as exc:
+            db.session.rollback()
+            _attach(form, exc.problems)
+        else:
+            db.session.commit()
+            flash(_summary(result), "success")
+            return redirect(url_for("encompass.incident", public_id=result.incident.public_id))
+    return render_template("encompass/incident_new.html", form=form, errors=_errors(form)), status
+
+
+def _summary(result: intake.IntakeResult) -> str:
+    """What recording did, in numbers."""
+    added = f"{result.added} child{'ren' if result.added != 1 else ''} added"
+    if result.already:
+        return f"Incident recorded: {added}, {result.already} already recorded."
+    return f"Incident recorded: {added}."
+
+
+@bp.route("/encompass/incidents/import", methods=["GET", "POST"])
+@require(Permission.ENCOMPASS_RECORD)
+def import_incidents() -> Page:
+    """Import incidents from a police system's CSV file: all valid rows, or none, with a report per row."""
+    _police_only()
+    request.max_content_length = csv_import.MAX_BYTES + 64 * 1024  # the file, the token and the form's framing
+    form = ImportForm()
+    if request.method == "GET":
+        return render_template("encompass/incident_import.html", form=form, errors=[])
+    upload = request.files.get("file")
+    content = upload.read(csv_import.MAX_BYTES + 1) if upload is not None else b""
+    if not form.validate() or not content:
+        if not form.file.errors:
+            add_error(form.file, "Select a CSV file")
+        errors = [{"text": str(form.file.errors[0]), "href": "#file"}]
+        return render_template("encompass/incident_import.html", form=form, errors=errors), 400
+    report = csv_import.import_incidents_csv(current_user, content)
+    if report.file_errors:
+        for message in report.file_errors:
+            add_error(form.file, message)
+        errors = [{"text": m, "href": "#file"} for m in report.file_errors]
+        return render_template("encompass/incident_import.html", form=form, errors=errors), 400
+    if report.imported:
+        db.session.commit()
+        return render_template("encompass/incident_import_report.html", report=report)
+    db.session.rollback()
+    errors = [
+        {"text": f"Row {r.number}: {r.messages[0]}", "href": f"#row-{r.number}"} for r in report.rows if r.messages
+    ]
+    return render_template("encompass/incident_import_report.html", report=report, errors=errors), 400
+
+
+@bp.route("/encompass/incidents/import/template.csv")
+@require(Permission.ENCOMPASS_RECORD)
+def import_template() -> Response:
+    """The CSV heading row and a made-up example row, to fill in from a police system."""
+    _police_only()
+    response = Response(csv_import.template_csv(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="encompass-incidents-template.csv"'
+    return response
+
+
+@bp.route("/encompass/incidents")
+@require(Permission.ENCOMPASS_RECORD)
+def incidents() -> str:
+    """The force's incidents recorded in the last 30 days, with each notification's status (no child names)."""
+    _police_only()
+    rows = incident_queries.force_incidents(current_user)
+    audit.record("encompass.incident_list", object_type="agency", object_id=current_user.agency.public_id,
+                 details={"n": len(rows)})  # fmt: skip
+    page = render_template(
+        "encompass/incident_list.html",
+        rows=rows,
+        labels=incident_queries.STATUS_LABELS,
+        day=incident_queries.incident_day,
+    )
+    db.session.commit()
+    return page
+
+
+@bp.route("/encompass/incidents/<pid:public_id>")
+@require(Permission.ENCOMPASS_RECORD)
+def incident(public_id: str) -> str:
+    """One incident with its children and their notifications' statuses, for officers of the recording force."""
+    found = incident_queries.load_incident_for(current_user, public_id)
+    if found is None:
+        audit.record_denial("encompass.incident_view", object_type="encompass_incident", object_id=public_id,
+                            reason="not_recording_force")  # fmt: skip
+        abort(404)
+    notes = incident_queries.notifications_of([found.id])[found.id]
+    audit.record("encompass.incident_view", object_type="encompass_incident", object_id=public_id)
+    page = render_template(
+        "encompass/incident_view.html",
+        incident=found,
+        notes=notes,
+        status_of=incident_queries.notification_status,
+        labels=incident_queries.STATUS_LABELS,
+        reason=unresolved_reason,
+    )
+    db.session.commit()
+    return page
+
+
+def _may_resolve() -> None:
+    """Refuse (403, audited) anyone who is neither an officer nor a lead."""
+    if not (can_record_incidents(current_user) or can_monitor(current_user)):
+        audit.record_denial("route.denied", object_type="route", object_id=request.endpoint, reason="cannot_resolve")
+        abort(403)
+
+
+@bp.route("/encompass/unresolved")
+@require(Permission.ENCOMPASS_RECORD)
+def unresolved() -> str:
+    """Notifications whose setting must be named before they can be sent, most overdue first."""
+    _may_resolve()
+    rows = incident_queries.unresolved_for(current_user)
+    audit.record("encompass.unresolved_list", object_type="encompass_notification", details={"n": len(rows)})
+    page = render_template("encompass/unresolved_list.html", rows=rows, day=incident_queries.incident_day)
+    db.session.commit()
+    return page
+
+
+@bp.route("/encompass/unresolved/<pid:public_id>", methods=["GET", "POST"])
+@require(Permission.ENCOMPASS_RECORD)
+def resolve(public_id: str) -> Page:
+    """Name the setting of a child whose notification is unresolved; it is sent at once."""
+    notification = incident_queries.load_unresolved_for(current_user, public_id)
+    if notification is None:
+        audit.record_denial("encompass.resolve", object_type="encompass_notification", object_id=public_id,
+                            reason="cannot_resolve")  # fmt: skip
+        abort(404)
+    form = ResolveForm()
+    if request.method == "POST" and form.validate():
+        try:
+            intake.resolve_notification(current_user, notification, form.urn.data or "")
+        except intake.IntakeError as exc:
+            db.session.rollback()
+            for _key, message in exc.problems:
+                add_error(form.urn, message)
+        else:
+            db.session.commit()
+            flash("Setting named: the notification has been sent.", "success")
+            return redirect(url_for("encompass.unresolved"))
+    audit.record("encompass.unresolved_view", object_type="encompass_notification", object_id=public_id)
+    row = incident_queries.unresolved_row(notification)
+    errors = [{"text": str(form.urn.errors[0]), "href": "#urn"}] if form.urn.errors else []
+    page = render_template("encompass/unresolved_resolve.html", form=form, row=row, errors=errors)
+    db.session.commit()
+    return page, 400 if request.method == "POST" else 200
