@@ -92,7 +92,7 @@ def test_coordinator_sees_both_childrens_notifications_on_the_case(
     assert page.count("40055555/26") == 2
     assert "Spoke to Maisie at break; she is staying with her grandmother" in page
     assert "Not acknowledged" in page
-    assert "Harriet" not in page
+    assert "Harriet Pennington" not in page
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "encompass.case_view")).one()
     assert (event.object_id, event.details) == (world.case.public_id, {"n": 2})
 
@@ -110,7 +110,7 @@ def test_someone_without_a_relationship_to_the_case_gets_404(
     login_as(client, outsider, clock)
     response = client.get(_path(world.case))
     assert response.status_code == 404
-    assert "Maisie" not in response.get_data(as_text=True)
+    assert "Maisie Thornbury" not in response.get_data(as_text=True)
     denied = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "case.view", AuditEvent.outcome == "denied")
     ).all()

@@ -52,7 +52,7 @@ def _one(world_police: Agency, setting: EducationSetting | None, due: datetime, 
     authority = fields.pop("authority", None)
     sent = make_incident_with_children(
         world_police,
-        [(make_child(given_name="Maisie"), setting)],
+        [(make_child(given_name="Zephyrine"), setting)],
         occurred_at=due - timedelta(hours=13),
         due_at=due,
         sent_at=sent_at,  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ def test_lead_sees_only_their_authoritys_settings_and_no_child_names(
     assert "Riverside Academy" in page
     assert "Hillside School" not in page
     assert "Southshire Council" not in page
-    assert "Maisie" not in page
+    assert "Zephyrine" not in page
     assert '<td class="govuk-table__cell govuk-table__cell--numeric">6</td>' in page
 
     other = client.application.test_client()

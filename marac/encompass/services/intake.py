@@ -101,6 +101,8 @@ class IntakeResult:
     incident: PoliceIncident
     is_new: bool
     children: list[ChildOutcome]
+    #: Children found in the person index (an existing record reused), for the audit only: never shown.
+    matched: int = 0
 
     @property
     def added(self) -> int:
@@ -300,7 +302,7 @@ def _store_and_audit(actor: Any, data: IncidentInput, lookups: Lookups, source: 
         "person.search",
         actor=actor,
         object_type="person",
-        details={"fields": ["date_of_birth", "name"], "searched": len(data.children), "purpose": "encompass"},
+        details={"fields": ["date_of_birth", "name"], "results": result.matched},
     )
     audit.record(
         "encompass.incident_record",
@@ -341,16 +343,17 @@ def store_incident(actor: Any, data: IncidentInput, lookups: Lookups, *, source:
     closures = lookups.closures
     if closures is None:
         closures = closures_for([s.id for s in lookups.settings.values()])
-    outcomes = []
+    outcomes, matched = [], 0
     for position, child in enumerate(data.children, start=1):
-        person = match_child(actor, child)
+        person, found = match_child(actor, child)
+        matched += found
         if person.id in on_incident:
             outcomes.append(ChildOutcome(position, ALREADY))
             continue
         on_incident.add(person.id)
         notification = _add_child(incident, person, child, lookups, closures)
         outcomes.append(ChildOutcome(position, ADDED, notification.route))
-    return IntakeResult(incident=incident, is_new=is_new, children=outcomes)
+    return IntakeResult(incident=incident, is_new=is_new, children=outcomes, matched=matched)
 
 
 def _serialise(agency_id: int, reference: str) -> None:
@@ -365,11 +368,11 @@ def _serialise(agency_id: int, reference: str) -> None:
     )
 
 
-def match_child(actor: Any, child: ChildInput) -> Person:
-    """The child's person record: an existing one when the best candidate is a high match with the same date of
-    birth, else a new one. Candidates are never shown to the officer, and Encompass pages show the name and date
-    of birth as the officer gave them (the child's own snapshot), never the stored person's: a match must not
-    reveal a newer or fuller identity (a renamed or relocated child)."""
+def match_child(actor: Any, child: ChildInput) -> tuple[Person, bool]:
+    """The child's person record and whether it was found: an existing one when the best candidate is a high match
+    with the same date of birth, else a new one. Candidates are never shown to the officer, and Encompass pages
+    show the name and date of birth as the officer gave them (the child's own snapshot), never the stored person's:
+    a match must not reveal a newer or fuller identity (a renamed or relocated child)."""
     ids = Identifiers(
         given_name=child.given_name.strip(), family_name=child.family_name.strip(), date_of_birth=child.date_of_birth
     )
@@ -377,11 +380,11 @@ def match_child(actor: Any, child: ChildInput) -> Person:
     if found and found[0].band == "high" and "dob" in found[0].fields:
         person = db.session.get(Person, found[0].person_id)
         if person is not None:
-            return person
+            return person, True
     details = PersonDetails(
         given_name=child.given_name.strip(), family_name=child.family_name.strip(), date_of_birth=child.date_of_birth
     )
-    return record_person(actor, PersonKind.CHILD, details)
+    return record_person(actor, PersonKind.CHILD, details), False
 
 
 def _add_child(
