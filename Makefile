@@ -14,7 +14,7 @@ BENCH_ARGS ?=
 
 help:
 	@echo "make demo   install everything, seed synthetic data and serve on http://127.0.0.1:5000"
-	@echo "make test   install everything and run ruff, mypy and pytest (SQLite, then PostgreSQL)"
+	@echo "make test   install everything and run ruff, mypy and pytest (SQLite and PostgreSQL side by side, then the browser tests)"
 
 install: system-packages python-packages assets
 
@@ -63,7 +63,9 @@ test-postgres: install
 	  MARAC_TEST_DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS); \
 	else echo "PostgreSQL not reachable: skipped the PostgreSQL pass (CI always runs it)"; fi
 
-test: install lint typecheck test-sqlite test-postgres
+# Both databases at once (one core each), then the browser tests alone: see scripts/test-passes.
+test: install lint typecheck
+	PG_URL=$(PG_URL) scripts/test-passes $(PYTEST_ARGS)
 
 # Every benchmark at full size on SQLite and PostgreSQL (~20 min); pick with e.g. BENCH_ARGS="people --persons 100000 --db sqlite".
 benchmarks: install

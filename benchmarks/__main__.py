@@ -137,11 +137,8 @@ def main(argv: list[str]) -> int:
         from benchmarks.encompass_due import run_encompass_due
 
         run_encompass_due(report, seed=args.seed)
-    if "encompass-night" in names:
-        from benchmarks.encompass_night import run_encompass_night
-
-        run_encompass_night(report, seed=args.seed, keep=args.keep)
-    kinds = databases(args.db) if {"people", "rotation", "referrals", "scheduler", "outbox"} & set(names) else []
+    per_database = {"people", "rotation", "referrals", "scheduler", "outbox", "encompass-night"}
+    kinds = databases(args.db) if per_database & set(names) else []
     for kind in kinds:
         if "people" in names:
             run_people(
@@ -172,6 +169,10 @@ def main(argv: list[str]) -> int:
             run_scheduler_bench(report, kind, seconds=args.seconds, keep=args.keep)
         if "outbox" in names:
             run_outbox(report, kind, keep=args.keep)
+        if "encompass-night" in names:
+            from benchmarks.encompass_night import run_encompass_night
+
+            run_encompass_night(report, kind, seed=args.seed, keep=args.keep)
     return report.summary()
 
 

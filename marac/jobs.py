@@ -95,7 +95,7 @@ JOBS: tuple[JobSpec, ...] = (
         "interval",
         {"minutes": 5},
         misfire_grace_time=300,
-        description="Escalate Operation Encompass notifications not acknowledged in time.",
+        description="Escalate Encompass notifications not acknowledged in time; chase unresolved ones past due.",
     ),
     JobSpec(
         "encompass-retention",

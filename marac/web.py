@@ -5,12 +5,24 @@ from __future__ import annotations
 import re
 import secrets
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, current_app, g, jsonify, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
@@ -26,6 +38,12 @@ ASSET_ROOT = Path(__file__).resolve().parent.parent
 GOVUK_DIST = ASSET_ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 
 bp = Blueprint("web", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute `accepts_upload` puts on a view: (largest file in bytes, endpoint to go back to or None).
+UPLOAD_MARKER = "_marac_upload_limit"
+#: Room in a request for what comes with an uploaded file: the CSRF token, other fields, multipart framing.
+FORM_FRAMING = 64 * 1024
 
 
 #: A public identifier (UUID4 as text), for checking values that arrive outside the URL path.
@@ -45,6 +63,52 @@ def refuse_nul_bytes() -> None:
         values.extend(request.form.values())
     if any(isinstance(v, str) and "\x00" in v for v in values):
         abort(400)
+
+
+def accepts_upload(max_bytes: int, back: str | None = None) -> Callable[[F], F]:
+    """Mark a view as taking a file of up to `max_bytes`: its requests may be that much larger than the app-wide
+    MAX_CONTENT_LENGTH (plus `FORM_FRAMING`). `back`: the endpoint (same URL values) whose form sent the file, for
+    the too-large page's link, when the view itself has no form to go back to."""
+
+    def decorate(view: F) -> F:
+        setattr(view, UPLOAD_MARKER, (max_bytes, back))
+        return view
+
+    return decorate
+
+
+def _upload_marker() -> tuple[int, str | None] | None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    marker = getattr(view, UPLOAD_MARKER, None)
+    return marker if isinstance(marker, tuple) else None
+
+
+def apply_upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Before anything reads the body (the CSRF check parses the form first of all): a view marked with
+    `accepts_upload` takes a request as large as its file limit allows. Runs as a URL value preprocessor, the one
+    hook Flask calls before every `before_request` function."""
+    marker = _upload_marker()
+    if marker is not None and current_user.is_authenticated:  # nobody signed out gets a larger body parsed
+        request.max_content_length = max(marker[0] + FORM_FRAMING, current_app.config["MAX_CONTENT_LENGTH"] or 0)
+
+
+def format_size(size: int) -> str:
+    """Bytes as people write them: "2 MB", "1.5 MB", "512 KB"."""
+    if size >= 1024 * 1024:
+        return f"{round(size / (1024 * 1024), 1):g} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def _too_large_context() -> dict[str, Any]:
+    """What the 413 page says: the largest file the page takes (or request, anywhere else) and where to go back."""
+    marker = _upload_marker()
+    limit = marker[0] if marker else int(current_app.config["MAX_CONTENT_LENGTH"] or 0)
+    back = None
+    if marker and marker[1]:
+        back = url_for(marker[1], **(request.view_args or {}))
+    elif request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
+        back = request.path  # the page whose form was sent (never the query: it may hold search terms)
+    return {"limit": format_size(limit) if limit else None, "is_upload": marker is not None, "back": back}
 
 
 @bp.route("/assets/images/<path:filename>")
@@ -144,7 +208,8 @@ def _render_error(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
     db.session.rollback()
     template = f"errors/{code}.html" if code in ERROR_CODES else "errors/generic.html"
-    return render_template(template, error=error, code=code), code
+    extra = _too_large_context() if code == 413 else {}
+    return render_template(template, error=error, code=code, **extra), code
 
 
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
@@ -189,6 +254,7 @@ def init_app(app: Flask) -> None:
 
     login_manager.user_loader(_load_user)
     app.register_blueprint(bp)
+    app.url_value_preprocessor(apply_upload_limit)
     app.before_request(refuse_nul_bytes)
     app.before_request(access.enforce_route_permission)
     app.after_request(_security_headers)

@@ -83,6 +83,7 @@ SAMPLE_OBJECTS = (
     "encompass.notification",
     "encompass.case_page",
     "encompass.incident",
+    "encompass.correct_incident",
     "encompass.resolve",
 )
 
@@ -224,7 +225,11 @@ def _sample_encompass_unresolved() -> dict[str, str]:
     note = EncompassNotification(child_id=child.id, route="unresolved", due_at=db.utcnow())
     db.session.add(note)
     db.session.commit()
-    return {"encompass.incident": incident.public_id, "encompass.resolve": note.public_id}
+    return {
+        "encompass.incident": incident.public_id,
+        "encompass.correct_incident": incident.public_id,
+        "encompass.resolve": note.public_id,
+    }
 
 
 @pytest.mark.parametrize("column", COLUMNS)

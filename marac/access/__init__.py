@@ -39,6 +39,7 @@ from marac.access.casework import (
     sees_area_overdue,
 )
 from marac.access.encompass import (
+    can_correct_incident,
     can_manage_settings,
     can_monitor,
     can_receive_notification,
@@ -105,6 +106,7 @@ __all__ = [
     "can_answer_research",
     "can_chair_meeting",
     "can_change_case_work",
+    "can_correct_incident",
     "can_decide_referral",
     "can_follow_research",
     "can_manage_area_meetings",

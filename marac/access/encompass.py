@@ -117,3 +117,12 @@ def can_resolve_notification(user: Any, notification: Any) -> bool:
         return True
     incident = notification.child.incident
     return can_record_incidents(user) and user.agency_id == incident.police_agency_id
+
+
+def can_correct_incident(user: Any, incident: Any) -> bool:
+    """Whether the user may correct a recorded incident (its details, its children as the police gave them, and the
+    setting told): the officer who recorded it, or an Encompass lead of the recording force, while they can still
+    record incidents for that force (the rule `/encompass/incidents/<id>` uses to show it)."""
+    if incident is None or not can_record_incidents(user) or user.agency_id != incident.police_agency_id:
+        return False
+    return user.id == incident.recorded_by_id or Role.ENCOMPASS_LEAD in user_roles(user)

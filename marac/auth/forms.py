@@ -67,7 +67,10 @@ class TextAlertsForm(FlaskForm):
     mobile_number = StringField(
         "Work mobile number",
         widget=GovTextInput(),
-        description="A UK mobile number, like 07700 900123. Leave it empty to remove your number.",
+        description=(
+            "A UK mobile number, like 07700 900123. We text a code to a new number to confirm it. "
+            "Leave it empty to remove your number."
+        ),
     )
     text_alerts = RadioField(
         "Text me urgent alerts",
@@ -88,6 +91,27 @@ class TextAlertsForm(FlaskForm):
             parse_uk_mobile(field.data)
         except TextAlertsError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class ConfirmMobileForm(FlaskForm):
+    """The 6-digit code texted to a new work mobile number."""
+
+    code = StringField(
+        "Code from the text",
+        widget=GovTextInput(),
+        description="The 6-digit code in the text we sent, for example 123456",
+        validators=[
+            DataRequired("Enter the 6-digit code from the text we sent"),
+            Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message="The code must be 6 digits, like 123456"),
+        ],
+    )
+    submit = SubmitField("Confirm number", widget=GovSubmitInput())
+
+
+class SendNewCodeForm(FlaskForm):
+    """Text a new code to the number waiting to be confirmed."""
+
+    send = SubmitField("Send a new code", widget=GovSubmitInput())
 
 
 class SendTestTextForm(FlaskForm):

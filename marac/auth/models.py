@@ -66,10 +66,23 @@ class User(Base):
     mobile_number_enc: Mapped[bytes | None] = mapped_column("mobile_number_sealed", LargeBinary)
     #: True when the user asked for urgent alerts by text as well as by email.
     text_alerts: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: Sealed new number (E.164) waiting for its texted code; alerts keep going to the confirmed one meanwhile.
+    pending_mobile_number_enc: Mapped[bytes | None] = mapped_column("pending_mobile_number_sealed", LargeBinary)
+    #: Whether text alerts are to be turned on when the pending number is confirmed.
+    pending_text_alerts: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: HMAC of the last code texted to the pending number (the code itself is never stored here).
+    mobile_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: When that code was sent (it expires 15 minutes later; a new one may be sent a minute later).
+    mobile_code_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Wrong codes entered since that code was sent (5 and a new code is needed).
+    mobile_code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Counts codes sent; a code text's idempotency key carries it, so the relay skips a superseded code.
+    mobile_code_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     totp_secret = Encrypted(TEXT, column="totp_secret_sealed")
     totp_pending_secret = Encrypted(TEXT, column="totp_pending_secret_sealed")
     mobile_number = Encrypted(TEXT, column="mobile_number_sealed")
+    pending_mobile_number = Encrypted(TEXT, column="pending_mobile_number_sealed")
 
     agency: Mapped[Agency] = relationship()
     roles: Mapped[list[UserRole]] = relationship(

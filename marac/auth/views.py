@@ -11,7 +11,15 @@ from werkzeug.wrappers import Response
 from marac import db
 from marac.access import Permission, public, require
 from marac.auth import services
-from marac.auth.forms import ChangePasswordForm, CodeForm, SendTestTextForm, SignInForm, TextAlertsForm
+from marac.auth.forms import (
+    ChangePasswordForm,
+    CodeForm,
+    ConfirmMobileForm,
+    SendNewCodeForm,
+    SendTestTextForm,
+    SignInForm,
+    TextAlertsForm,
+)
 from marac.extensions import limiter
 from marac.forms import add_error, error_list, safe_next
 from marac.notify import texts
@@ -30,6 +38,8 @@ CODE_FAILED = "The code is not right: enter the current 6-digit code from your a
 PENDING_KEY = "pending_mfa"
 TEST_TEXT_QUEUED = "A test text is on its way."
 TEST_TEXT_TOO_SOON = "A test text was sent a moment ago: wait a minute to send another."
+NEW_CODE_SENT = "A new code is on its way. The code we sent before no longer works."
+NEW_CODE_TOO_SOON = "A code was sent a moment ago: wait a minute to send another."
 
 
 def _sign_in_limit() -> str:
@@ -167,13 +177,15 @@ def text_alerts() -> Page:
         if form.validate_on_submit():
             try:
                 number = (form.mobile_number.data or "").strip() or None
-                texts.set_text_alerts(current_user, number, form.text_alerts.data == "yes")
+                texts.set_text_alerts(current_user, number, form.text_alerts.data == "yes", db.utcnow())
             except texts.TextAlertsError as exc:
                 db.session.rollback()
                 add_error(form.mobile_number, str(exc))
             else:
                 db.session.commit()
-                flash("Your text alerts are " + ("on." if current_user.text_alerts else "off."), "success")
+                if current_user.pending_mobile_number_enc:  # a new number waits for the code texted to it
+                    return redirect(url_for("auth.confirm_mobile"))
+                flash("Your text alerts are " + _on_off(current_user.text_alerts), "success")
                 return redirect(url_for("auth.text_alerts"))
     else:
         number = current_user.mobile_number
@@ -181,8 +193,66 @@ def text_alerts() -> Page:
         form.text_alerts.data = "yes" if current_user.text_alerts else "no"
     status = 400 if request.method == "POST" else 200
     return render_template(
-        "auth/text_alerts.html", form=form, test_form=SendTestTextForm(), errors=error_list(form), available=available
+        "auth/text_alerts.html",
+        form=form,
+        test_form=SendTestTextForm(),
+        errors=error_list(form),
+        available=available,
+        pending=_masked_pending(),
     ), status
+
+
+@bp.route("/account/notifications/confirm", methods=["GET", "POST"])
+@require(Permission.SIGNED_IN)
+@limiter.limit(_sign_in_limit, methods=["POST"])
+def confirm_mobile() -> Page:
+    """Confirm a new work mobile number with the code texted to it, so text alerts go to it."""
+    if not texts_available():
+        abort(404)
+    pending = _masked_pending()
+    if request.method == "GET" and pending is None:
+        return redirect(url_for("auth.text_alerts"))
+    form = ConfirmMobileForm()
+    if form.validate_on_submit():
+        problem = texts.confirm_mobile_number(current_user, form.code.data or "", db.utcnow())
+        db.session.commit()  # a wrong code counts towards the limit, and every refusal is audited
+        if problem is None:
+            flash("Your number is confirmed. Your text alerts are " + _on_off(current_user.text_alerts), "success")
+            return redirect(url_for("auth.text_alerts"))
+        add_error(form.code, problem)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "auth/confirm_mobile.html", form=form, new_code_form=SendNewCodeForm(), errors=error_list(form), pending=pending
+    ), status
+
+
+@bp.route("/account/notifications/confirm/new-code", methods=["POST"])
+@require(Permission.SIGNED_IN)
+def send_new_mobile_code() -> Response:
+    """Text a new code to the number waiting to be confirmed (at most once a minute)."""
+    if not texts_available():
+        abort(404)
+    if not SendNewCodeForm().validate_on_submit():
+        abort(400)
+    try:
+        message = texts.send_new_code(current_user, db.utcnow())
+    except texts.TextAlertsError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+        return redirect(url_for("auth.text_alerts"))
+    db.session.commit()
+    flash(NEW_CODE_SENT if message else NEW_CODE_TOO_SOON, "success")
+    return redirect(url_for("auth.confirm_mobile"))
+
+
+def _masked_pending() -> str | None:
+    """Where the code for the signed-in user's pending number went (07xxx xxx123), or None when none waits."""
+    pending = current_user.pending_mobile_number
+    return texts.masked_number(pending) if isinstance(pending, str) else None
+
+
+def _on_off(on: bool) -> str:
+    return "on." if on else "off."
 
 
 @bp.route("/account/notifications/test-text", methods=["POST"])

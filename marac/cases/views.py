@@ -24,6 +24,7 @@ from marac.cases import services
 from marac.cases.forms import AddPartyForm, IncidentForm, NewCaseForm
 from marac.cases.models import INCIDENT_TYPES, PARTY_ROLE_LABELS, PartyRole
 from marac.cases.plans import PlanError
+from marac.encompass.services.monitoring import case_notification_count
 from marac.forms import add_error, error_list
 from marac.orgs.models import Area
 from marac.people.models import RELATIONSHIP_LABELS, PersonKind, Relationship
@@ -126,11 +127,13 @@ def view(public_id: str) -> str:
         (i, INCIDENT_TYPES.get(i.incident_type, i.incident_type), str(i.police_reference or ""), str(i.summary or ""))
         for i in (services.case_incidents(view.case) if shows_risk else [])
     ]
+    encompass_n = case_notification_count(current_user, view)  # for the link to the household's notifications
     services.audit_unreadable(current_user)  # values decrypted for the rows and incidents above
     db.session.commit()
     return render_template(
         "cases/view.html",
         view=view,
+        encompass_n=encompass_n,
         can_act=can_act_on_case(view.relations),
         rows=rows,
         names={party_id: name_from(r) for party_id, r in rows.items()},

@@ -266,6 +266,8 @@ class EncompassChild(Base):
     child_said_enc: Mapped[bytes | None] = mapped_column("child_said", LargeBinary)
     #: Sealed: another adult present (who), if any.
     other_adult_enc: Mapped[bytes | None] = mapped_column("other_adult", LargeBinary)
+    #: When the police last corrected what the key adult reads about this child (their details or the incident's).
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     given_name = Encrypted(TEXT)
     family_name = Encrypted(TEXT)
@@ -348,6 +350,14 @@ class EncompassNotification(Base):
     def __init__(self, **kwargs: object) -> None:
         self.public_id = new_public_id()
         super().__init__(**kwargs)
+
+    @property
+    def corrected_after_sending(self) -> datetime | None:
+        """When its child was corrected, if that was after it was sent (its recipients may have read the old text)."""
+        corrected = self.child.corrected_at
+        if corrected is None or self.sent_at is None or self.anonymised_at is not None:
+            return None
+        return corrected if corrected > self.sent_at else None
 
     def __repr__(self) -> str:
         return f"<EncompassNotification {self.public_id} {self.route}>"

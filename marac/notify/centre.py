@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 
 from marac import db
 from marac.notify.models import Notification
-from marac.notify.services import queue_message
+from marac.notify.services import queue_message, queue_messages
 
 #: How many notifications the centre lists.
 SHOWN = 100
@@ -24,6 +25,23 @@ def notify_user(user: Any, kind: str, key: str, text: str, link: str | None = No
     db.session.add(notification)
     db.session.flush()
     return notification
+
+
+def notify_users(wanted: Sequence[tuple[Any, str, str, str, str | None]]) -> list[Notification | None]:
+    """`notify_user` for many (user, kind, key, text, link) at once (a batch of intake): one read of what was already
+    sent, one write."""
+    queued = queue_messages([(user, kind, key) for user, kind, key, _text, _link in wanted])
+    made: list[Notification | None] = []
+    for message, (user, kind, _key, text, link) in zip(queued, wanted, strict=True):
+        if message is None:
+            made.append(None)
+            continue
+        notification = Notification(user_id=user.id, kind=kind, link=link, created_at=db.utcnow())
+        notification.text = text
+        made.append(notification)
+    db.session.add_all([n for n in made if n is not None])
+    db.session.flush()
+    return made
 
 
 def notifications_for(user: Any, limit: int = SHOWN) -> list[Notification]:

@@ -14,9 +14,10 @@ MARAC_OUTBOX_MAX_ATTEMPTS failures, or at once when the backend refuses the addr
 admins see it on /admin/outbox and in `marac outbox status`.
 
 Texts (channel "sms") go through the text backend (`MARAC_SMS_BACKEND`) to the recipient's number as it is when the
-relay sends, never a copy taken at queueing time. A text whose recipient has since removed their number or turned
-text alerts off is marked "skipped" with the reason, not dead-lettered: nothing failed (the user chose, and the email
-sent with it still goes), so it neither alerts admins nor is sent again by a re-queue.
+relay sends, never a copy taken at queueing time: the confirmed number, or for a code confirming a new number the
+pending one. A text whose recipient has since removed their number or turned text alerts off (or a code whose
+pending number was cleared or replaced) is marked "skipped" with the reason, not dead-lettered: nothing failed (the
+user chose, and the email sent with it still goes), so it neither alerts admins nor is sent again by a re-queue.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import or_, select, text, update
 from marac import audit, db
 from marac.auth.models import User
 from marac.crypto import Unreadable
+from marac.notify import texts
 from marac.notify.backends import Backend, DeliveryFailure, PermanentFailure, backend_from_config
 from marac.notify.models import OutboxMessage
 from marac.notify.sms import TextBackend, text_backend_from_config
@@ -142,14 +144,22 @@ def deliver(backend: Backend, message: OutboxMessage, result: RelayResult) -> No
 
 
 def current_number(message: OutboxMessage) -> tuple[str | None, str | None]:
-    """The recipient's mobile number now, or why there is none to text: (number, None) or (None, reason)."""
+    """The recipient's mobile number now, or why there is none to text: (number, None) or (None, reason). A code
+    goes to the number it confirms (the pending one) while it is still the current code; everything else only to
+    the confirmed number, when text alerts are on."""
     query = select(User).where(User.id == message.recipient_id).execution_options(populate_existing=True)
     user = db.session.scalars(query).one_or_none()  # read afresh: a long-running relay's session keeps old rows
     if user is None or not user.is_active:
         return None, "recipient not active"
-    if not user.text_alerts:
+    if message.kind == texts.CODE_KIND:
+        stale = texts.code_text_stale(user, message, db.utcnow())
+        if stale is not None:
+            return None, stale
+        number = user.pending_mobile_number
+    elif not user.text_alerts:
         return None, "text alerts turned off"
-    number = user.mobile_number
+    else:
+        number = user.mobile_number
     if isinstance(number, Unreadable):
         raise PermanentFailure("mobile number unreadable")
     if not number:

@@ -27,6 +27,7 @@ TEXTED_KINDS = frozenset(
         "encompass_notification",
         "encompass_escalation",
         "encompass_unresolved",
+        "encompass_unresolved_overdue",
     }
 )
 
@@ -47,7 +48,11 @@ SUBJECTS = {
     "encompass_notification": "Operation Encompass notification",
     "encompass_escalation": "Operation Encompass notification not yet acknowledged",
     "encompass_unresolved": "Operation Encompass notification to resolve",
+    "encompass_unresolved_overdue": "Operation Encompass notification overdue: its setting is not known",
+    "encompass_corrected": "Operation Encompass notification corrected",
+    "encompass_withdrawn": "Operation Encompass notification withdrawn",
     "test_text": "MARAC test text",
+    "mobile_code": "MARAC code to confirm your mobile number",
 }
 
 
@@ -60,14 +65,9 @@ class Attachment:
     content: bytes
 
 
-def queue_message(recipient: Any, kind: str, key: str, attachment: Attachment | None = None) -> OutboxMessage | None:
-    """Queue one content-free email to a user, once per `key` (None if it was already queued); for an urgent kind
-    (TEXTED_KINDS) also a text, when the user turned text alerts on."""
-    idempotency_key = f"{kind}:{key}:{recipient.public_id}"
-    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)):
-        return None
-    message = OutboxMessage(
-        idempotency_key=idempotency_key,
+def _email(recipient: Any, kind: str, key: str, attachment: Attachment | None = None) -> OutboxMessage:
+    return OutboxMessage(
+        idempotency_key=f"{kind}:{key}:{recipient.public_id}",
         kind=kind,
         recipient_id=recipient.id,
         address=recipient.email,
@@ -79,10 +79,69 @@ def queue_message(recipient: Any, kind: str, key: str, attachment: Attachment | 
         next_attempt_at=db.utcnow(),
         created_at=db.utcnow(),
     )
+
+
+def _wants_texts(recipient: Any) -> bool:
+    return bool(getattr(recipient, "text_alerts", False) and getattr(recipient, "mobile_number_enc", None))
+
+
+def _text(recipient: Any, kind: str, key: str, body: str = SMS_BODY) -> OutboxMessage:
+    return OutboxMessage(
+        idempotency_key=f"sms:{kind}:{key}:{recipient.public_id}",
+        kind=kind,
+        channel="sms",
+        recipient_id=recipient.id,
+        address="sms",
+        subject=f"{MARKING}: {SUBJECTS.get(kind, 'MARAC notification')}",
+        body=body,
+        next_attempt_at=db.utcnow(),
+        created_at=db.utcnow(),
+    )
+
+
+def _queued(keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        query = select(OutboxMessage.idempotency_key).where(
+            OutboxMessage.idempotency_key.in_(keys[start : start + 500])
+        )
+        found.update(db.session.scalars(query))
+    return found
+
+
+def queue_message(recipient: Any, kind: str, key: str, attachment: Attachment | None = None) -> OutboxMessage | None:
+    """Queue one content-free email to a user, once per `key` (None if it was already queued); for an urgent kind
+    (TEXTED_KINDS) also a text, when the user turned text alerts on."""
+    message = _email(recipient, kind, key, attachment)
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == message.idempotency_key)):
+        return None
     db.session.add(message)
     if kind in TEXTED_KINDS:
         queue_text(recipient, kind, key)
     return message
+
+
+def queue_messages(wanted: list[tuple[Any, str, str]]) -> list[OutboxMessage | None]:
+    """`queue_message` (without attachments) for many (recipient, kind, key) at once: one read of what is already
+    queued and one write. Each entry's email, or None when it was already queued (or repeats an earlier entry)."""
+    emails = [_email(recipient, kind, key) for recipient, kind, key in wanted]
+    texts = [
+        _text(recipient, kind, key) if kind in TEXTED_KINDS and _wants_texts(recipient) and texts_available() else None
+        for recipient, kind, key in wanted
+    ]
+    seen = _queued([m.idempotency_key for m in emails] + [t.idempotency_key for t in texts if t is not None])
+    queued: list[OutboxMessage | None] = []
+    for email, text in zip(emails, texts, strict=True):
+        if email.idempotency_key in seen:
+            queued.append(None)
+            continue
+        seen.add(email.idempotency_key)
+        db.session.add(email)
+        queued.append(email)
+        if text is not None and text.idempotency_key not in seen:
+            seen.add(text.idempotency_key)
+            db.session.add(text)
+    return queued
 
 
 def texts_available() -> bool:
@@ -93,23 +152,11 @@ def texts_available() -> bool:
 def queue_text(recipient: Any, kind: str, key: str, body: str = SMS_BODY) -> OutboxMessage | None:
     """Queue one content-free text to a user who turned text alerts on and gave a number, once per `key` (None if
     not wanted or already queued). The number is not copied: the relay reads the user's number when it sends."""
-    wanted = getattr(recipient, "text_alerts", False) and getattr(recipient, "mobile_number_enc", None)
-    if not (wanted and texts_available()):
+    if not (_wants_texts(recipient) and texts_available()):
         return None
-    idempotency_key = f"sms:{kind}:{key}:{recipient.public_id}"
-    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)):
+    message = _text(recipient, kind, key, body)
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == message.idempotency_key)):
         return None
-    message = OutboxMessage(
-        idempotency_key=idempotency_key,
-        kind=kind,
-        channel="sms",
-        recipient_id=recipient.id,
-        address="sms",
-        subject=f"{MARKING}: {SUBJECTS.get(kind, 'MARAC notification')}",
-        body=body,
-        next_attempt_at=db.utcnow(),
-        created_at=db.utcnow(),
-    )
     db.session.add(message)
     return message
 

@@ -222,3 +222,25 @@ def test_concurrent_writers_keep_one_contiguous_chain(committed_app: Flask) -> N
         assert [r.seq for r in rows] == list(range(1, threads * per_thread + 1))
         assert len({r.object_id for r in rows}) == threads * per_thread
         assert audit.verify_chain() == (threads * per_thread, None)
+
+
+def test_record_many_appends_in_order_to_the_same_chain(app: Flask) -> None:
+    start = last_seq()
+    audit.record("test.before", object_type="thing", object_id="0")
+    written = audit.record_many(
+        [audit.Event("test.batch", "thing", str(n), details={"n": n}) for n in range(1, 4)]
+        + [audit.Event("test.batch", "thing", "4", outcome="failure")]
+    )
+    audit.record("test.after", object_type="thing", object_id="5")
+    db.session.commit()
+    rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.seq > start).order_by(AuditEvent.seq)))
+    assert [r.object_id for r in rows] == ["0", "1", "2", "3", "4", "5"]
+    assert [r.seq for r in rows] == list(range(start + 1, start + 7))
+    assert [r.id for r in written] == [r.id for r in rows[1:5]]
+    assert (rows[1].details, rows[4].outcome) == ({"n": 1}, "failure")
+    for previous, current in itertools.pairwise(rows):
+        assert current.prev_hash == previous.hash
+    assert verify_fresh() == (start + 6, None)
+    assert audit.record_many([]) == []
+    with pytest.raises(ValueError, match="unknown audit outcome"):
+        audit.record_many([audit.Event("test.bad", outcome="maybe")])

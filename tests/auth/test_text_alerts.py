@@ -1,8 +1,11 @@
-"""The text alerts page: one's own work mobile number (UK mobiles only, sealed), text alerts on or off, a test text."""
+"""The text alerts page: one's own work mobile number (UK mobiles only, sealed, confirmed by a texted code), text
+alerts on or off, a test text."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +15,33 @@ from sqlalchemy import select, text
 
 from marac import db
 from marac.access import Role
+from marac.audit.models import AuditEvent
 from marac.notify.models import OutboxMessage
-from marac.notify.texts import LANDLINE, NEEDS_NUMBER, NOT_A_NUMBER, NOT_MOBILE, OTHER_COUNTRY, TEST_TEXT_BODY
+from marac.notify.relay import relay_once
+from marac.notify.services import queue_message
+from marac.notify.texts import (
+    CODE_EXPIRED,
+    CODE_LOCKED,
+    CODE_USED,
+    CODE_WRONG,
+    LANDLINE,
+    NEEDS_NUMBER,
+    NOT_A_NUMBER,
+    NOT_MOBILE,
+    OTHER_COUNTRY,
+    TEST_TEXT_BODY,
+)
 from tests.auth.helpers import audit_events, fresh, text_of
 from tests.conftest import FakeClock
-from tests.factories import Account, login_as, make_user, post_form
+from tests.factories import Account, csrf_token, login_as, make_user, post_form
 
 PAGE = "/account/notifications"
+CONFIRM = "/account/notifications/confirm"
+NEW_CODE = "/account/notifications/confirm/new-code"
 TEST_TEXT = "/account/notifications/test-text"
+CODE_IN_TEXT = re.compile(
+    r"^OFFICIAL-SENSITIVE: ([0-9]{6}) is your MARAC code to confirm this number\. It expires in 15 minutes\.$"
+)
 
 
 @pytest.fixture
@@ -35,26 +57,221 @@ def save(client: FlaskClient, number: str, alerts: str = "yes") -> Any:
 
 
 def texts() -> list[OutboxMessage]:
-    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "sms")))
+    """Texts other than codes."""
+    query = select(OutboxMessage).where(OutboxMessage.channel == "sms", OutboxMessage.kind != "mobile_code")
+    return list(db.session.scalars(query))
+
+
+def code_texts() -> list[OutboxMessage]:
+    """The texts carrying codes, oldest first."""
+    query = select(OutboxMessage).where(OutboxMessage.kind == "mobile_code").order_by(OutboxMessage.id)
+    return list(db.session.scalars(query))
+
+
+def last_code() -> str:
+    """The code in the newest code text."""
+    match = CODE_IN_TEXT.match(code_texts()[-1].body)
+    assert match, code_texts()[-1].body
+    return match.group(1)
+
+
+def other_than(code: str) -> str:
+    """A well-formed code that is not `code`."""
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def enter_code(client: FlaskClient, code: str) -> Any:
+    return client.post(CONFIRM, data={"csrf_token": csrf_token(client, PAGE), "code": code})
+
+
+def save_and_confirm(client: FlaskClient, number: str, alerts: str = "yes") -> None:
+    assert save(client, number, alerts).headers["Location"] == CONFIRM
+    assert enter_code(client, last_code()).headers["Location"] == PAGE
+
+
+def texted_to(folder: Path) -> list[str]:
+    """The number each relayed text went to, in file order."""
+    return sorted(f.read_text().split("\n", 1)[0] for f in folder.glob("*.txt"))
 
 
 @pytest.mark.parametrize("typed", ["07700 900123", "+44 7700 900123", "07700900123", "0044 7700 900123"])
-def test_a_uk_mobile_number_is_saved_in_e164_and_sealed(client: FlaskClient, account: Account, typed: str) -> None:
+def test_a_new_number_is_kept_pending_in_e164_and_sealed(client: FlaskClient, account: Account, typed: str) -> None:
     response = save(client, typed)
-    assert response.status_code == 302
+    assert (response.status_code, response.headers["Location"]) == (302, CONFIRM)
     user = fresh(account.user)
-    assert (user.mobile_number, user.text_alerts) == ("+447700900123", True)
-    raw = bytes(
-        db.session.execute(text("SELECT mobile_number_sealed FROM users WHERE id = :id"), {"id": user.id}).scalar_one()
-    )
+    assert (user.pending_mobile_number, user.pending_text_alerts) == ("+447700900123", True)
+    assert (user.mobile_number, user.text_alerts) == (None, False)  # nothing texted to it before it is confirmed
+    raw = db.session.execute(
+        text("SELECT pending_mobile_number_sealed, mobile_code_hash FROM users WHERE id = :id"), {"id": user.id}
+    ).one()
     for digits in (b"7700900123", b"7700 900123", b"900123"):
-        assert digits not in raw
-    assert "07700 900123" in text_of(client.get(PAGE))  # shown back as people write it
+        assert digits not in bytes(raw[0])
+    assert last_code().encode() not in bytes(raw[1])
 
 
-def test_a_real_range_mobile_number_is_accepted(client: FlaskClient, account: Account) -> None:
-    assert save(client, "07400 123456").status_code == 302
-    assert fresh(account.user).mobile_number == "+447400123456"
+def test_the_code_text_goes_to_the_new_number_and_confirms_it(
+    app: Flask, client: FlaskClient, account: Account
+) -> None:
+    save(client, "07700 900123")
+    page = text_of(client.get(CONFIRM))
+    assert "Enter the code we sent to 07xxx xxx123." in page
+    assert "900123" not in page
+    (queued,) = code_texts()
+    assert (queued.recipient_id, queued.channel, queued.address) == (account.user.id, "sms", "sms")
+    assert queued.subject == "OFFICIAL-SENSITIVE: MARAC code to confirm your mobile number"
+    code = last_code()
+    assert code not in queued.idempotency_key
+    assert relay_once().sent == 1
+    (written,) = Path(app.config["MARAC_OUTBOX_DIR"]).glob("*.txt")
+    assert written.read_text().startswith("To: +447700900123\n")
+    assert f"\n\nOFFICIAL-SENSITIVE: {code} is your MARAC code to confirm this number." in written.read_text()
+    response = enter_code(client, f" {code[:3]} {code[3:]} ")
+    assert response.headers["Location"] == PAGE
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts, user.pending_mobile_number) == ("+447700900123", True, None)
+    page = text_of(client.get(PAGE))
+    assert "Your number is confirmed. Your text alerts are on." in page
+    assert "07700 900123" in page  # shown back as people write it
+    assert [e.details for e in audit_events("account.mobile_confirmed", user)] == [
+        {"text_alerts": True, "mobile_number": "added"}
+    ]
+
+
+def test_alerts_keep_going_to_the_confirmed_number_until_the_new_one_is_confirmed(
+    app: Flask, client: FlaskClient, account: Account
+) -> None:
+    folder = Path(app.config["MARAC_OUTBOX_DIR"])
+    save_and_confirm(client, "07700 900123")
+    save(client, "07700 900456")
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts, user.pending_mobile_number) == (
+        "+447700900123",
+        True,
+        "+447700900456",
+    )
+    assert "We sent a code to 07xxx xxx456." in text_of(client.get(PAGE))
+    queue_message(user, "action_overdue_escalation", "a1")
+    db.session.commit()
+    assert relay_once().skipped == 1  # the first number's code: that number was confirmed before it went
+    assert texted_to(folder) == ["To: +447700900123", "To: +447700900456"]  # the alert, the new number's code
+    enter_code(client, last_code())
+    queue_message(fresh(account.user), "action_overdue_escalation", "a2")
+    db.session.commit()
+    relay_once()
+    assert texted_to(folder).count("To: +447700900456") == 2
+    assert [e.details["mobile_number"] for e in audit_events("account.mobile_confirmed", user)] == ["added", "changed"]
+
+
+def test_five_wrong_codes_need_a_new_code(client: FlaskClient, account: Account, clock: FakeClock) -> None:
+    save(client, "07700 900123")
+    code = last_code()
+    for attempt in range(1, 6):
+        response = enter_code(client, other_than(code))
+        assert response.status_code == 400
+        assert (CODE_WRONG if attempt < 5 else CODE_LOCKED) in text_of(response)
+    response = enter_code(client, code)  # even the right one, now
+    assert response.status_code == 400
+    assert CODE_LOCKED in text_of(response)
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts, user.mobile_code_attempts) == (None, False, 5)
+    assert len(audit_events("account.mobile_code_refused", user)) == 6
+    clock.advance(minutes=1)
+    post_form(client, NEW_CODE, {}, form_path=CONFIRM)
+    assert len(code_texts()) == 2
+    assert enter_code(client, last_code()).headers["Location"] == PAGE
+    assert fresh(account.user).mobile_number == "+447700900123"
+
+
+def test_an_expired_code_is_refused(client: FlaskClient, account: Account, clock: FakeClock) -> None:
+    save(client, "07700 900123")
+    clock.advance(minutes=15)
+    response = enter_code(client, last_code())
+    assert response.status_code == 400
+    assert CODE_EXPIRED in text_of(response)
+    user = fresh(account.user)
+    assert (user.mobile_number, user.pending_mobile_number) == (None, "+447700900123")
+
+
+def test_a_used_or_superseded_code_is_refused(client: FlaskClient, account: Account, clock: FakeClock) -> None:
+    save_and_confirm(client, "07700 900123")
+    used = last_code()
+    response = enter_code(client, used)
+    assert response.status_code == 400
+    assert CODE_USED in text_of(response)
+    save(client, "07700 900456")
+    response = enter_code(client, used)  # the first number's code does not confirm the second
+    assert response.status_code == 400
+    assert CODE_WRONG in text_of(response)
+    assert fresh(account.user).mobile_number == "+447700900123"
+
+
+def test_a_new_code_at_most_once_a_minute_and_the_old_one_stops_working(
+    client: FlaskClient, account: Account, clock: FakeClock
+) -> None:
+    save(client, "07700 900123")
+    first = last_code()
+    post_form(client, NEW_CODE, {}, form_path=CONFIRM)
+    assert "wait a minute" in text_of(client.get(CONFIRM))
+    assert len(code_texts()) == 1
+    clock.advance(minutes=1)
+    post_form(client, NEW_CODE, {}, form_path=CONFIRM)
+    assert "A new code is on its way." in text_of(client.get(CONFIRM))
+    assert len(code_texts()) == 2
+    if last_code() != first:
+        assert enter_code(client, first).status_code == 400
+    assert enter_code(client, last_code()).headers["Location"] == PAGE
+    assert [e.details for e in audit_events("account.mobile_code_sent", account.user)] == [
+        {"queued": False},
+        {"queued": True},
+    ]
+
+
+def test_saving_the_same_pending_number_again_sends_no_second_code(client: FlaskClient, account: Account) -> None:
+    save(client, "07700 900123")
+    assert save(client, "07700900123", alerts="no").headers["Location"] == CONFIRM
+    assert len(code_texts()) == 1
+    enter_code(client, last_code())
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts) == ("+447700900123", False)
+
+
+def test_the_confirm_page_without_a_new_number_leads_back(client: FlaskClient, account: Account) -> None:
+    assert client.get(CONFIRM).headers["Location"] == PAGE
+
+
+def test_a_malformed_code_is_refused_with_400_and_not_counted(client: FlaskClient, account: Account) -> None:
+    save(client, "07700 900123")
+    for typed in (
+        "",
+        "12345",
+        "1234567",
+        "12a456",
+        "\u0661\u0662\u0663\u0664\u0665\u0666",
+        "\uff11\uff12\uff13\uff14\uff15\uff16",
+        "1" * 5000,
+    ):
+        response = enter_code(client, typed)
+        assert response.status_code == 400, typed
+        assert "6-digit code" in text_of(response) or "must be 6 digits" in text_of(response)
+    assert enter_code(client, "123\x00456").status_code == 400  # NUL is refused before any form sees it
+    user = fresh(account.user)
+    assert (user.mobile_code_attempts, user.mobile_number) == (0, None)
+
+
+def test_the_code_never_reaches_the_audit_trail_or_the_logs(
+    client: FlaskClient, account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(client, "07700 900123")
+    code = last_code()
+    enter_code(client, other_than(code))
+    relay_once()
+    enter_code(client, code)
+    enter_code(client, code)
+    details = [json.dumps(e.details) for e in db.session.scalars(select(AuditEvent))]
+    recorded = " ".join(details) + capsys.readouterr().out
+    assert "account.mobile_confirmed" in " ".join(e.action for e in db.session.scalars(select(AuditEvent)))
+    for secret in (code, other_than(code), "900123"):
+        assert secret not in recorded
 
 
 @pytest.mark.parametrize(
@@ -82,32 +299,56 @@ def test_a_bad_number_is_refused_with_a_clear_message_and_nothing_saved(
     assert audit_events("account.text_alerts") == []
 
 
-def test_the_number_can_be_removed_and_alerts_turned_off(client: FlaskClient, account: Account) -> None:
-    save(client, "07700 900123")
-    assert save(client, "", alerts="no").status_code == 302
+def test_the_number_can_be_removed_and_alerts_turned_off_without_a_code(client: FlaskClient, account: Account) -> None:
+    save_and_confirm(client, "07700 900123")
+    save(client, "07700 900456")  # a new number waiting for its code is removed too
+    response = save(client, "", alerts="no")
+    assert response.headers["Location"] == PAGE
     user = fresh(account.user)
     assert (user.mobile_number, user.mobile_number_enc, user.text_alerts) == (None, None, False)
+    assert (user.pending_mobile_number_enc, user.mobile_code_hash) == (None, None)
+    assert len(code_texts()) == 2
+    assert "Your text alerts are off." in text_of(client.get(PAGE))
 
 
-def test_a_number_can_be_kept_with_alerts_off(client: FlaskClient, account: Account) -> None:
-    assert save(client, "07700 900123", alerts="no").status_code == 302
+def test_alerts_can_be_turned_off_for_the_confirmed_number_without_a_code(
+    client: FlaskClient, account: Account
+) -> None:
+    save_and_confirm(client, "07700 900123")
+    assert save(client, "07700 900123", alerts="no").headers["Location"] == PAGE
     user = fresh(account.user)
     assert (user.mobile_number, user.text_alerts) == ("+447700900123", False)
+    assert len(code_texts()) == 1
+
+
+def test_a_new_number_with_alerts_off_stops_alerts_at_once(client: FlaskClient, account: Account) -> None:
+    save_and_confirm(client, "07700 900123")
+    save(client, "07700 900456", alerts="no")
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts) == ("+447700900123", False)
+    enter_code(client, last_code())
+    user = fresh(account.user)
+    assert (user.mobile_number, user.text_alerts) == ("+447700900456", False)
 
 
 def test_changes_are_audited_without_the_number(
     client: FlaskClient, account: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save(client, "07700 900123")
-    save(client, "07700 900456")
+    save_and_confirm(client, "07700 900123")
+    save_and_confirm(client, "07700 900456")
     save(client, "", alerts="no")
     events = audit_events("account.text_alerts", account.user)
     assert [e.details for e in events] == [
+        {"text_alerts": False, "mobile_number": "pending", "code_queued": True},
+        {"text_alerts": True, "mobile_number": "pending", "code_queued": True},
+        {"text_alerts": False, "mobile_number": "removed", "code_queued": False},
+    ]
+    confirmed = audit_events("account.mobile_confirmed", account.user)
+    assert [e.details for e in confirmed] == [
         {"text_alerts": True, "mobile_number": "added"},
         {"text_alerts": True, "mobile_number": "changed"},
-        {"text_alerts": False, "mobile_number": "removed"},
     ]
-    recorded = json.dumps([e.details for e in events]) + capsys.readouterr().out
+    recorded = json.dumps([e.details for e in events + confirmed]) + capsys.readouterr().out
     assert "900123" not in recorded
     assert "900456" not in recorded
 
@@ -121,7 +362,7 @@ def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, account: 
 def test_a_test_text_is_queued_content_free_once_a_minute(
     client: FlaskClient, account: Account, clock: FakeClock
 ) -> None:
-    save(client, "07700 900123")
+    save_and_confirm(client, "07700 900123")
     response = post_form(client, TEST_TEXT, {}, form_path=PAGE)
     assert response.status_code == 302
     assert "A test text is on its way." in text_of(client.get(PAGE))
@@ -142,7 +383,7 @@ def test_a_test_text_is_queued_content_free_once_a_minute(
 
 
 def test_a_test_text_needs_text_alerts_on(client: FlaskClient, account: Account) -> None:
-    save(client, "07700 900123", alerts="no")
+    save_and_confirm(client, "07700 900123", alerts="no")
     page = text_of(client.get(PAGE))
     assert "Send a test text" not in page
     response = post_form(client, TEST_TEXT, {}, form_path=PAGE)
@@ -165,6 +406,9 @@ def test_without_a_text_backend_the_page_says_texts_are_not_available(
     assert f'href="{PAGE}"' not in text_of(client.get("/"))
     assert save(client, "07700 900123").status_code == 404
     assert post_form(client, TEST_TEXT, {}, form_path=PAGE).status_code == 404
+    assert client.get(CONFIRM).status_code == 404
+    assert enter_code(client, "123456").status_code == 404
+    assert post_form(client, NEW_CODE, {}, form_path=PAGE).status_code == 404
     assert fresh(account.user).mobile_number is None
 
 
@@ -174,9 +418,24 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
     assert response.headers["Location"].startswith("/sign-in")
 
 
-@pytest.mark.parametrize("path", [PAGE, TEST_TEXT])
+@pytest.mark.parametrize("path", [PAGE, TEST_TEXT, CONFIRM, NEW_CODE])
 def test_anonymous_posts_are_refused(client: FlaskClient, path: str) -> None:
     assert client.post(path, data={"mobile_number": "07700 900123", "text_alerts": "yes"}).status_code == 400  # CSRF
     response = post_form(client, path, {"mobile_number": "07700 900123", "text_alerts": "yes"}, form_path="/sign-in")
     assert response.status_code == 401  # as every signed-in-only POST answers a visitor with a valid form
-    assert texts() == []
+    assert texts() == code_texts() == []
+
+
+def test_codes_are_capped_per_hour_however_often_the_number_changes(
+    client: FlaskClient, account: Account, clock: FakeClock
+) -> None:
+    for n in range(5):
+        assert save(client, f"07700 90012{n}").headers["Location"] == CONFIRM
+    refused = save(client, "07700 900129")
+    assert refused.status_code == 400
+    assert "Too many codes were sent in the last hour" in text_of(refused)
+    assert len(code_texts()) == 5
+    assert str(fresh(account.user).pending_mobile_number) == "+447700900124"  # the last one still waits
+    clock.advance(minutes=61)
+    login_as(client, account, clock)
+    assert save(client, "07700 900129").headers["Location"] == CONFIRM

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from marac import db
@@ -222,7 +222,7 @@ def test_coordinator_accepts_with_an_idva_who_then_sees_the_case(
     login_as(client, world.coordinator, clock)
     form = client.get(f"/queue/{case.public_id}")
     assert form.status_code == 200
-    assert html.escape(f"{world.idva.user.display_name} — 0 open cases") in page(form)
+    assert escape(f"{world.idva.user.display_name} — 0 open cases") in page(form)
 
     response = post_form(
         client, f"/queue/{case.public_id}", {"decision": "accepted", "idva": world.idva.user.public_id}

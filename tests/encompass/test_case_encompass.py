@@ -8,14 +8,16 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from marac import db
-from marac.access import Role
+from marac.access import Role, acting_offline
 from marac.audit.models import AuditEvent
 from marac.cases.models import Case, PartyRole
-from marac.cases.services import add_party
+from marac.cases.services import add_party, load_case_for
 from marac.encompass.models import EncompassNotification
+from marac.encompass.services.monitoring import case_notification_count
+from marac.orgs.models import Agency, Area
 from marac.people.models import Relationship
 from tests.conftest import FakeClock
 from tests.encompass.factories import (
@@ -25,7 +27,7 @@ from tests.encompass.factories import (
     make_local_authority,
     make_setting,
 )
-from tests.factories import Account, login_as, make_agency, make_area, make_case, make_user
+from tests.factories import Account, login_as, make_agency, make_area, make_case, make_disclosure, make_user
 
 DUE = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
 
@@ -38,6 +40,8 @@ class World:
     case: Case
     coordinator: Account
     notifications: list[EncompassNotification]
+    area: Area
+    police: Agency
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def world(app: Flask) -> World:
     unrelated = make_child(given_name="Harriet", family_name="Pennington")
     make_incident_with_children(police, [(unrelated, oakfield)], occurred_at=DUE.replace(hour=1), due_at=DUE)
     coordinator = make_user(Role.COORDINATOR, agency=make_agency(areas=[area]), areas=[area])
-    return World(case, coordinator, sent.notifications)
+    return World(case, coordinator, sent.notifications, area, police)
 
 
 def _path(case: Case) -> str:
@@ -97,10 +101,64 @@ def test_coordinator_sees_both_childrens_notifications_on_the_case(
     assert (event.object_id, event.details) == (world.case.public_id, {"n": 2})
 
 
-def test_case_page_links_to_the_notifications(world: World, client: FlaskClient, clock: FakeClock) -> None:
+def test_case_page_links_to_the_notifications_with_their_count(
+    world: World, client: FlaskClient, clock: FakeClock
+) -> None:
     login_as(client, world.coordinator, clock)
     page = client.get(f"/cases/{world.case.public_id}").get_data(as_text=True)
-    assert f'href="{_path(world.case)}"' in page
+    assert f'href="{_path(world.case)}">Operation Encompass notifications (2)</a>' in page
+
+
+def test_count_is_one_query_whatever_the_number_of_children(world: World) -> None:
+    coordinator = world.coordinator.user
+    for _ in range(3):  # more children on the case, one notification each
+        child = make_child()
+        add_party(None, world.case, child, PartyRole.CHILD, Relationship.CHILD, same_household=True)
+        setting = world.notifications[0].setting
+        make_incident_with_children(world.police, [(child, setting)], occurred_at=DUE.replace(hour=2), due_at=DUE)
+    with acting_offline([coordinator]):
+        view = load_case_for(coordinator, world.case.public_id)
+        assert view is not None
+        statements: list[str] = []
+        connection = db.session.connection()
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(connection, "before_cursor_execute", listener)
+        try:
+            count = case_notification_count(coordinator, view)
+        finally:
+            event.remove(connection, "before_cursor_execute", listener)
+    assert count == 5
+    assert len(statements) == 1
+
+
+def test_no_link_when_the_case_has_no_notifications(world: World, client: FlaskClient, clock: FakeClock) -> None:
+    other = make_case(area=world.area, agency=world.police)
+    add_party(None, other, make_child(), PartyRole.CHILD, Relationship.CHILD, same_household=True)
+    login_as(client, world.coordinator, clock)
+    page = client.get(f"/cases/{other.public_id}").get_data(as_text=True)
+    assert "Operation Encompass notifications" not in page
+    assert _path(other) not in page
+
+
+def test_no_link_for_an_agency_the_children_were_not_disclosed_to(
+    world: World, client: FlaskClient, clock: FakeClock
+) -> None:
+    referrer = make_user(Role.REFERRER, agency=world.police, areas=[world.area])
+    housing, health = make_agency(areas=[world.area]), make_agency(areas=[world.area])
+    make_disclosure(world.case, housing, referrer.user, parts=["summary"])
+    make_disclosure(world.case, health, referrer.user)  # the default parts include the household
+    narrow = make_user(Role.AGENCY_REP, agency=housing, areas=[world.area])
+    login_as(client, narrow, clock)
+    response = client.get(f"/cases/{world.case.public_id}")
+    assert response.status_code == 200  # the case summary was shared with them
+    assert "Operation Encompass notifications" not in response.get_data(as_text=True)
+    assert client.get(_path(world.case)).status_code == 404
+
+    wide = client.application.test_client()
+    login_as(wide, make_user(Role.AGENCY_REP, agency=health, areas=[world.area]), clock)
+    page = wide.get(f"/cases/{world.case.public_id}").get_data(as_text=True)
+    assert f'href="{_path(world.case)}">Operation Encompass notifications (2)</a>' in page
+    assert wide.get(_path(world.case)).status_code == 200
 
 
 def test_someone_without_a_relationship_to_the_case_gets_404(

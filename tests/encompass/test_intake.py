@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
-from html import escape
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from marac import db

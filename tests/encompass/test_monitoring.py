@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from marac import db
 from marac.access import Role
 from marac.encompass.models import EducationSetting, EncompassNotification
-from marac.encompass.services.monitoring import delivery_figures
+from marac.encompass.services import monitoring
+from marac.encompass.services.monitoring import Figures, PageNotFound, delivery_figures
 from marac.orgs.models import Agency, AgencyKind
 from tests.conftest import FakeClock
 from tests.encompass.factories import (
@@ -191,3 +192,74 @@ def test_police_lead_sees_the_authorities_serving_their_areas(
     page = client.get("/encompass/monitoring?from=2026-11-23&to=2026-11-25").get_data(as_text=True)
     assert "Oakfield Primary School" in page
     assert "Hillside School" in page
+
+
+# --- the by-setting table, a page at a time ----------------------------------------------------------------------
+
+
+def _acknowledged_setting(world: World, name: str, how_many: int) -> EducationSetting:
+    """A setting whose notifications all went on time and were acknowledged: no problems, however many."""
+    setting = make_setting(world.first, name)
+    police = make_agency(AgencyKind.POLICE, areas=list(world.first.areas))
+    for _ in range(how_many):
+        _one(police, setting, _due(25), acknowledged_at=_due(25) + timedelta(minutes=5))
+    return setting
+
+
+def test_settings_are_paged_with_problems_first(world: World) -> None:
+    _acknowledged_setting(world, "Meadow Infant School", 4)  # the most notifications, none of them a problem
+    first = delivery_figures({world.first.id}, date(2026, 11, 23), date(2026, 11, 25), page=1, per_page=2)
+    second = delivery_figures({world.first.id}, date(2026, 11, 23), date(2026, 11, 25), page=2, per_page=2)
+
+    assert [(c.label, c.total, c.problems) for c in first.by_setting] == [
+        ("Oakfield Primary School", 3, 3),
+        ("Riverside Academy", 2, 2),
+    ]
+    assert [(c.label, c.total, c.problems) for c in second.by_setting] == [
+        ("Setting unknown (Northshire Council)", 1, 1),
+        ("Meadow Infant School", 4, 0),
+    ]
+    assert (first.settings_total, first.pages, second.first_shown) == (4, 2, 3)
+    assert first.totals.total == second.totals.total == 10  # the totals are never paged
+    with pytest.raises(PageNotFound):
+        delivery_figures({world.first.id}, date(2026, 11, 23), date(2026, 11, 25), page=3, per_page=2)
+    assert monitoring.PER_PAGE == 50
+
+
+def test_page_numbers_show_first_last_and_neighbours() -> None:
+    def numbers(page: int, settings: int) -> list[int | None]:
+        empty = monitoring.Counts("All", 0, {})
+        return Figures(date(2026, 11, 25), date(2026, 11, 25), empty, page=page, settings_total=settings).page_numbers
+
+    assert numbers(1, 50) == [1]
+    assert numbers(1, 400) == [1, 2, None, 8]
+    assert numbers(5, 400) == [1, None, 4, 5, 6, None, 8]
+    assert numbers(8, 400) == [1, None, 7, 8]
+
+
+def test_the_page_links_keep_the_range_and_bad_page_numbers_never_fail(
+    world: World, client: FlaskClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitoring, "PER_PAGE", 2)
+    login_as(client, world.lead_first, clock)
+    base = "/encompass/monitoring?from=2026-11-23&to=2026-11-25"
+
+    first = client.get(base).get_data(as_text=True)
+    assert "Oakfield Primary School" in first
+    assert "Riverside Academy" in first
+    assert "Setting unknown (Northshire Council)" not in first
+    assert "Settings 1 to 2 of 3 (page 1 of 2)" in first
+    assert 'href="/encompass/monitoring?page=2&amp;from=2026-11-23&amp;to=2026-11-25#by-setting" rel="next"' in first
+
+    second = client.get(f"{base}&page=2").get_data(as_text=True)
+    assert "Setting unknown (Northshire Council)" in second
+    assert "Oakfield Primary School" not in second
+    assert 'rel="prev"' in second
+    assert 'rel="next"' not in second
+
+    for bad in ("0", "-1", "abc", "1.5", "", "%EF%BC%92"):  # the last: a full-width digit two
+        response = client.get(f"{base}&page={bad}")
+        assert response.status_code == 200, bad
+        assert "Settings 1 to 2 of 3 (page 1 of 2)" in response.get_data(as_text=True)
+    for past in ("3", "99999999999999999999", "9" * 5000):
+        assert client.get(f"{base}&page={past}").status_code == 404

@@ -4,13 +4,13 @@ agencies, meetings for 12 months, and the checks that stop races and odd input."
 
 from __future__ import annotations
 
-import html
 from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import select
 
 from marac import db
@@ -211,5 +211,5 @@ def test_meetings_list_flags_minutes_overdue_and_the_pattern_page_lists_members(
     login_as(client, world.coordinator, clock)
     assert "Minutes overdue" in client.get("/meetings").get_data(as_text=True)
     page = client.get(f"/areas/{world.meeting.area.public_id}/meeting-pattern").get_data(as_text=True)
-    assert html.escape(world.police_rep.user.display_name) in page
+    assert escape(world.police_rep.user.display_name) in page
     assert "No representative" in page  # housing has none

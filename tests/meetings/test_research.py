@@ -3,7 +3,6 @@ reminders, and who may see what."""
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import select, text
 
 from marac import db
@@ -192,7 +192,7 @@ def test_rep_sees_each_case_with_the_people_to_search_for(world: World, client: 
     assert response.status_code == 200
     for case in world.cases:
         assert case.reference in page
-        assert html.escape(f"Victim: {case.victim.given_name} {case.victim.family_name}") in page
+        assert escape(f"Victim: {case.victim.given_name} {case.victim.family_name}") in page
     assert "Child: Robin" in page
     assert "born 4 May 2017" in page
     assert page.count("Perpetrator: ") == 2
@@ -393,7 +393,7 @@ def test_reminders_go_only_to_reps_of_agencies_with_outstanding_research(
     assert all(c.reference not in message.subject + message.body for c in world.cases)
     page = client.get(grid).get_data(as_text=True)
     assert "Reminded 2 agencies: 1 representative sent a reminder" in page
-    assert html.escape(world.council.name) in page  # no representative to remind there
+    assert escape(world.council.name) in page  # no representative to remind there
     assert all(r.reminded_at is not None for r in _requests(world, world.housing))
     assert all(r.reminded_at is None for r in _requests(world, world.police))
 

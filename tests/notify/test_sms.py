@@ -17,6 +17,7 @@ from marac.notify.models import OutboxMessage
 from marac.notify.relay import relay_once
 from marac.notify.services import SMS_BODY, TEXTED_KINDS, queue_message
 from marac.notify.sms import FileTextBackend, NotifyTextBackend, text_backend_from_config
+from tests.conftest import FakeClock
 from tests.factories import make_user
 from tests.notify.servers import reload
 
@@ -165,3 +166,94 @@ def test_the_relay_skips_a_text_whose_recipient_removed_their_number_or_turned_a
     assert (skipped.status, skipped.last_error, skipped.sent_at) == ("skipped", reason, None)
     assert texts_in(Path(app.config["MARAC_OUTBOX_DIR"])) == []
     assert relay_once().claimed == 0  # not tried again
+
+
+def test_queue_messages_queues_like_queue_message_once_per_key(app: Flask) -> None:
+    from marac.notify.services import queue_messages
+
+    texting, plain = texting_user(), make_user(Role.AGENCY_REP).user
+    assert queue_message(plain, "encompass_notification", "n0") is not None
+    queued = queue_messages(
+        [
+            (texting, "encompass_notification", "n1"),
+            (plain, "encompass_notification", "n0"),  # already queued
+            (plain, "action_reminder", "n1"),
+            (texting, "encompass_notification", "n1"),  # repeats the first entry
+        ]
+    )
+    db.session.commit()
+    assert [m is not None for m in queued] == [True, False, True, False]
+    assert [(m.recipient_id, m.kind) for m in outbox("email")] == [
+        (plain.id, "encompass_notification"),
+        (texting.id, "encompass_notification"),
+        (plain.id, "action_reminder"),
+    ]
+    (text,) = outbox("sms")
+    assert (text.recipient_id, text.idempotency_key) == (
+        texting.id,
+        f"sms:encompass_notification:n1:{texting.public_id}",
+    )
+    assert queue_messages([(texting, "encompass_notification", "n1")]) == [None]
+
+
+# --- codes confirming a new number ------------------------------------------------------------------------------------
+
+
+def queue_code(user: User, number: str, clock: FakeClock) -> OutboxMessage:
+    """Set a new number for `user` (alerts on), which queues a code text to it."""
+    from marac.notify.texts import set_text_alerts
+
+    message = set_text_alerts(user, number, True, clock())
+    db.session.commit()
+    assert message is not None
+    return message
+
+
+def test_a_code_goes_to_the_pending_number_and_alerts_to_the_confirmed_one(app: Flask, clock: FakeClock) -> None:
+    user = texting_user()
+    code_text = queue_code(user, "+447400123456", clock)
+    queue_escalation(user)
+    assert (code_text.kind, code_text.channel, code_text.address) == ("mobile_code", "sms", "sms")
+    assert code_text.idempotency_key == f"sms:mobile_code:1:{user.public_id}"
+    assert (relay_once().sent, reload(code_text).status) == (3, "sent")
+    written = {p.read_text().split("\n", 1)[0]: p.read_text() for p in texts_in(Path(app.config["MARAC_OUTBOX_DIR"]))}
+    assert sorted(written) == ["To: +447400123456", f"To: {NUMBER}"]
+    assert written[f"To: {NUMBER}"].endswith(f"\n\n{SMS_BODY}\n")
+    body = written["To: +447400123456"].split("\n\n", 1)[1]
+    assert body.startswith("OFFICIAL-SENSITIVE: ")
+    assert body.endswith(" is your MARAC code to confirm this number. It expires in 15 minutes.\n")
+    for personal in (user.display_name, user.email):
+        assert personal not in body
+
+
+def test_a_code_is_texted_to_a_first_number_even_before_alerts_are_on(app: Flask, clock: FakeClock) -> None:
+    user = texting_user(number=None, alerts=False)
+    queue_code(user, NUMBER, clock)
+    assert (relay_once().sent, len(texts_in(Path(app.config["MARAC_OUTBOX_DIR"])))) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("then", "reason"),
+    [
+        ("+447400123456", "pending number changed or a newer code sent"),
+        (None, "no number waiting to be confirmed"),
+        ("expired", "code expired"),
+    ],
+)
+def test_the_relay_skips_a_code_whose_pending_number_was_replaced_or_cleared(
+    app: Flask, clock: FakeClock, then: str | None, reason: str
+) -> None:
+    from marac.notify.texts import set_text_alerts
+
+    user = texting_user(number=None, alerts=False)
+    first = queue_code(user, "+447700900456", clock)
+    if then == "expired":
+        clock.advance(minutes=15)
+    else:
+        set_text_alerts(user, then, then is not None, clock())
+        db.session.commit()
+    relay_once()
+    skipped = reload(first)
+    assert (skipped.status, skipped.last_error, skipped.sent_at) == ("skipped", reason, None)
+    sent_to = [p.read_text().split("\n", 1)[0] for p in texts_in(Path(app.config["MARAC_OUTBOX_DIR"]))]
+    assert sent_to == (["To: +447400123456"] if then == "+447400123456" else [])

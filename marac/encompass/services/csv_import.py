@@ -23,7 +23,7 @@ from marac.encompass.services.intake import (
     Lookups,
     check_incident,
     lookups_for,
-    store_incident,
+    store_incidents,
 )
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -220,12 +220,15 @@ def import_incidents_csv(actor: Any, content: bytes) -> ImportReport:
             r.status = r.status or "not imported"
         return report
     by_number = {r.number: r for r in results}
-    incidents = 0
+    merged = []
     for entries in groups.values():
-        merged = entries[0][1]
-        merged.children = [incident.children[0] for _n, incident in entries]
-        outcome = store_incident(actor, merged, lookups, source="import")
-        incidents += outcome.is_new
+        incident = entries[0][1]
+        incident.children = [row_incident.children[0] for _n, row_incident in entries]
+        merged.append(incident)
+    # one batch: every reference's lock taken in one order before the audit chain's, as any other intake does
+    outcomes = store_incidents(actor, merged, lookups, source="import")
+    incidents = sum(outcome.is_new for outcome in outcomes)
+    for entries, outcome in zip(groups.values(), outcomes, strict=True):
         for (number, _incident), child in zip(entries, outcome.children, strict=True):
             by_number[number].status = child.status
     report.imported = True

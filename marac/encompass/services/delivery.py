@@ -4,6 +4,7 @@ and notification-centre texts never name the child, the police reference or the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from marac.encompass.models import (
     PoliceIncident,
     Route,
 )
-from marac.notify.centre import notify_user
+from marac.notify.centre import notify_user, notify_users
 
 NOTIFICATION_KIND = "encompass_notification"
 UNRESOLVED_KIND = "encompass_unresolved"
@@ -93,21 +94,41 @@ def deliver(notification: EncompassNotification, incident: PoliceIncident, peopl
     """Send the notification to its recipients (content-free), marking it sent and late when past due; with nobody
     to receive it, it becomes unresolved and the leads are told. `people`: the recipients when the caller has just
     looked them up. How many were told."""
-    people = recipients(notification) if people is None else people
-    if not people:
-        notification.route, notification.setting_id = Route.UNRESOLVED.value, None
-        db.session.flush()
-        alert_unresolved(notification, incident)
-        return 0
+    return deliver_many([(notification, incident, people)])[0]
+
+
+def deliver_many(batch: list[tuple[EncompassNotification, PoliceIncident, list[User] | None]]) -> list[int]:
+    """`deliver` for many notifications at once (a batch of intake), queueing every message in one write. How many
+    were told, for each."""
     now = db.utcnow()
-    due = notification.due_at.astimezone(LONDON).strftime("%-d %B %Y at %H:%M")
-    where = notification.setting.name if notification.setting is not None else "children's social care"
-    text = f"New Operation Encompass notification for {where}, due before {due}: sign in to read it."
-    link = f"/encompass/notifications/{notification.public_id}"
-    told = sum(notify_user(u, NOTIFICATION_KIND, notification.public_id, text, link) is not None for u in people)
-    notification.sent_at, notification.is_late = now, now > notification.due_at
-    db.session.flush()
+    told, wanted, owners = [0] * len(batch), [], []
+    for position, (notification, incident, people) in enumerate(batch):
+        people = recipients(notification) if people is None else people
+        if not people:
+            notification.route, notification.setting_id = Route.UNRESOLVED.value, None
+            db.session.flush()
+            alert_unresolved(notification, incident)
+            continue
+        due = notification.due_at.astimezone(LONDON).strftime("%-d %B %Y at %H:%M")
+        where = notification.setting.name if notification.setting is not None else "children's social care"
+        text = f"New Operation Encompass notification for {where}, due before {due}: sign in to read it."
+        link = f"/encompass/notifications/{notification.public_id}"
+        key = send_key(notification, now)
+        for user in people:
+            wanted.append((user, NOTIFICATION_KIND, key, text, link))
+            owners.append(position)
+        notification.sent_at, notification.is_late = now, now > notification.due_at
+    for position, made in zip(owners, notify_users(wanted), strict=True):
+        told[position] += made is not None
     return told
+
+
+def send_key(notification: EncompassNotification, now: datetime) -> str:
+    """The message key of one sending: the notification's id the first time; sent again (moved to the right setting,
+    perhaps back to one that lost it) the time too, so that everyone it goes to now is told again."""
+    if notification.sent_at is None:
+        return notification.public_id
+    return f"{notification.public_id}:{now.isoformat()}"
 
 
 def unresolved_leads(notification: EncompassNotification, incident: PoliceIncident) -> list[User]:

@@ -1,10 +1,11 @@
 """Escalating notifications nobody acknowledged: first to the setting's second key adult, then to the local
-authority's Operation Encompass leads. The job reads the truth from the notifications themselves, so running it
-twice, or late, sends nothing twice."""
+authority's Operation Encompass leads; and chasing unresolved ones (no setting to send to) with the leads once they
+are overdue, then daily. The job reads the truth from the notifications themselves, so running it twice, or late,
+sends nothing twice."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -13,7 +14,8 @@ from sqlalchemy.orm import selectinload
 from marac import audit, db
 from marac.access import Role
 from marac.auth.models import User, UserRole
-from marac.encompass.models import EducationSetting, EncompassNotification, KeyAdult, Route
+from marac.encompass.models import EducationSetting, EncompassChild, EncompassNotification, KeyAdult, Route
+from marac.encompass.services.delivery import unresolved_leads
 from marac.encompass.services.receiving import acknowledge_deadline
 from marac.notify.centre import notify_user
 
@@ -21,6 +23,8 @@ from marac.notify.centre import notify_user
 LEVEL_TWO_AFTER = timedelta(hours=2)
 #: The notification-centre kind for escalations (its email subject lives in marac.notify.services).
 KIND = "encompass_escalation"
+#: The kind for reminders that an unresolved notification is overdue (texted too).
+OVERDUE_KIND = "encompass_unresolved_overdue"
 #: How far back the job looks (older unacknowledged notifications were escalated by earlier runs).
 LOOK_BACK = timedelta(days=14)
 
@@ -89,14 +93,16 @@ def _tell(notification: EncompassNotification, level: int, users: list[User], li
         else f"An Operation Encompass notification for {_where(notification)}, due {due}, is still not "
         "acknowledged by the key adults."
     )
-    for user in users:
-        notify_user(user, KIND, f"{notification.public_id}:{level}", text, link)
+    # the sending in the key: a notification moved to the right setting is escalated again from the start
+    sent = notification.sent_at.isoformat() if notification.sent_at is not None else ""
+    key = f"{notification.public_id}:{sent}:{level}"
+    told = sum(notify_user(user, KIND, key, text, link) is not None for user in users)
     notification.escalation_level, notification.escalated_at = level, db.utcnow()
     audit.record(
         "encompass.escalated",
         object_type="encompass_notification",
         object_id=notification.public_id,
-        details={"level": level, "recipients": len(users)},
+        details={"level": level, "recipients": told},
     )
 
 
@@ -147,11 +153,94 @@ def _candidates(now: datetime) -> Any:
 def escalate_unacknowledged() -> int:
     """Escalate every notification not acknowledged in time: a setting's goes to its second key adults (or, with
     none, to the local authority's Encompass leads at once), then to the leads `LEVEL_TWO_AFTER` later; a home
-    education one goes straight to the leads. Commits per notification; returns how many were escalated."""
+    education one goes straight to the leads. Then chase the overdue unresolved ones (`chase_unresolved`). Commits
+    per notification; returns how many were escalated or chased."""
     now = db.utcnow()
     escalated = 0
     for notification in db.session.scalars(_candidates(now)).all():
         if escalate_notification(notification, now):
             db.session.commit()
             escalated += 1
-    return escalated
+    return escalated + chase_unresolved(now)
+
+
+# --- unresolved notifications: nobody to send to until a lead or the force names the setting -----------------------
+
+#: What the leads read in the notification centre: nothing about the child, the incident or the place.
+OVERDUE_TEXT = (
+    "An Operation Encompass notification is overdue: it still needs its setting named before it can be sent. "
+    "Sign in to resolve it."
+)
+
+
+def latest_reminder(due_at: datetime, now: datetime) -> tuple[int, datetime] | None:
+    """The most recent reminder due by `now` for an unresolved notification due at `due_at`: (days after the due
+    day, when), at the due time of day in Europe/London each day; None before it is due."""
+    due = due_at.astimezone(db.LONDON)
+    days = (now.astimezone(db.LONDON).date() - due.date()).days
+    while days >= 0:
+        at = datetime.combine(due.date() + timedelta(days=days), due.time(), tzinfo=db.LONDON)
+        if at <= now:
+            return days, at
+        days -= 1
+    return None
+
+
+def _reminder_key(notification: EncompassNotification, days: int, day: date) -> str:
+    """The notify key: the first reminder's, then one per day (so notify_user sends each exactly once)."""
+    return f"{notification.public_id}:overdue" if days == 0 else f"{notification.public_id}:overdue:{day.isoformat()}"
+
+
+def chase_notification(notification: EncompassNotification, now: datetime) -> bool:
+    """Tell the leads of the notification's authority and recording force (again) that it is still unresolved
+    past its due time, at most once a day; whether a reminder was due (recorded even with no lead to tell).
+    `escalated_at` holds the last reminder's time (an unresolved notification has no escalation level, so the
+    acknowledgement escalation never reads it)."""
+    latest = latest_reminder(notification.due_at, now)
+    if latest is None:
+        return False
+    days, at = latest
+    if notification.escalated_at is not None and notification.escalated_at >= at:
+        return False  # already reminded today
+    if at < notification.created_at:
+        return False  # recorded after this reminder's time: the leads were told at intake, the next day's follows
+    key = _reminder_key(notification, days, at.date())
+    link = f"/encompass/unresolved/{notification.public_id}"
+    leads = unresolved_leads(notification, notification.child.incident)
+    told = sum(notify_user(u, OVERDUE_KIND, key, OVERDUE_TEXT, link) is not None for u in leads)
+    notification.escalated_at = now
+    audit.record(
+        "encompass.escalated",
+        object_type="encompass_notification",
+        object_id=notification.public_id,
+        details={"unresolved_day": days, "recipients": told},
+    )
+    return True
+
+
+def _overdue_unresolved(now: datetime) -> Any:
+    """Unresolved notifications past their due time whose content is still held, however old: a child whose setting
+    was never told stays on the leads' list every day until it is resolved (or retention removes it)."""
+    return (
+        select(EncompassNotification)
+        .where(
+            EncompassNotification.route == Route.UNRESOLVED.value,
+            EncompassNotification.anonymised_at.is_(None),
+            EncompassNotification.due_at <= now,
+        )
+        .options(selectinload(EncompassNotification.child).selectinload(EncompassChild.incident))
+        .order_by(EncompassNotification.due_at, EncompassNotification.id)
+    )
+
+
+def chase_unresolved(now: datetime | None = None) -> int:
+    """Remind the leads about every unresolved notification past its due time: when it becomes overdue, then each
+    following day at the same time while it stays unresolved. Commits per notification;
+    returns how many reminders were due."""
+    now = now or db.utcnow()
+    chased = 0
+    for notification in db.session.scalars(_overdue_unresolved(now)).all():
+        if chase_notification(notification, now):
+            db.session.commit()
+            chased += 1
+    return chased

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,7 +31,7 @@ from marac.encompass.services.settings import closures_for
 from marac.orgs.models import Agency, AgencyKind, agency_areas
 from marac.people.matching import Identifiers
 from marac.people.models import Person, PersonKind, age_on
-from marac.people.services import PersonDetails, find_candidates, record_person
+from marac.people.services import PersonDetails, find_candidates, persons_by_ids, record_people
 
 MAX_CHILDREN = 12
 MAX_PLACE = 200
@@ -276,13 +277,13 @@ def record_incident(actor: Any, data: IncidentInput, *, source: str = "form") ->
     problems = check_incident(data, lookups, db.utcnow())
     if problems:
         raise IntakeError(problems)
-    return _store_and_audit(actor, data, lookups, source)
+    return store_incidents(actor, [data], lookups, source=source)[0]
 
 
 def record_incidents(actor: Any, items: list[IncidentInput], *, source: str = "import") -> list[IntakeResult]:
     """Record a batch of incidents (a police system's feed) as `record_incident` does each, reading settings, term
-    calendars and authorities once. IntakeError (problems prefixed "Incident N: ") when any is wrong: nothing is
-    then written."""
+    calendars and authorities once and writing in a few statements. IntakeError (problems prefixed "Incident N: ")
+    when any is wrong: nothing is then written."""
     if not can_record_incidents(actor):
         raise PermissionError("only police officers record Operation Encompass incidents")
     lookups, now = _lookups_for_incidents(actor, items, closures=True), db.utcnow()
@@ -293,98 +294,185 @@ def record_incidents(actor: Any, items: list[IncidentInput], *, source: str = "i
     ]
     if problems:
         raise IntakeError(problems)
-    return [_store_and_audit(actor, item, lookups, source) for item in items]
+    return store_incidents(actor, items, lookups, source=source)
 
 
-def _store_and_audit(actor: Any, data: IncidentInput, lookups: Lookups, source: str) -> IntakeResult:
-    result = store_incident(actor, data, lookups, source=source)
-    audit.record(  # the children were looked up in the person index: which fields, how many (never the values)
-        "person.search",
-        actor=actor,
-        object_type="person",
-        details={"fields": ["date_of_birth", "name"], "results": result.matched},
-    )
-    audit.record(
-        "encompass.incident_record",
-        actor=actor,
-        object_type="encompass_incident",
-        object_id=result.incident.public_id,
-        details={"new": result.is_new, "added": result.added, "already": result.already},
-    )
-    return result
-
-
-def store_incident(actor: Any, data: IncidentInput, lookups: Lookups, *, source: str) -> IntakeResult:
-    """Write a checked incident: found again by force and reference (its details are then kept as they were)."""
-    reference = data.police_reference.strip()
-    _serialise(actor.agency_id, reference)
-    incident = db.session.scalar(
-        select(PoliceIncident).where(
-            PoliceIncident.police_agency_id == actor.agency_id, PoliceIncident.police_reference == reference
-        )
-    )
-    is_new = incident is None
-    if incident is None:
-        incident = PoliceIncident(
-            police_agency_id=actor.agency_id,
-            police_reference=reference,
-            occurred_at=occurred_at(data),
-            recorded_by_id=actor.id,
-            recorded_at=db.utcnow(),
-            source=source,
-        )
-        db.session.add(incident)
-        db.session.flush()
-        incident.place = (data.place or "").strip() or None
-        incident.circumstances = data.circumstances.strip()
-    on_incident = set(
-        db.session.scalars(select(EncompassChild.person_id).where(EncompassChild.incident_id == incident.id))
-    )
+def store_incidents(actor: Any, items: list[IncidentInput], lookups: Lookups, *, source: str) -> list[IntakeResult]:
+    """Write checked incidents, in order: an incident is found again by force and reference (its details are then
+    kept as they were, and only children not already on it are added). Each child is matched to a person, gets one
+    notification due at its setting's next school day, and that is sent. Audited per incident: the person search
+    (fields and how many were found, never values) and what was recorded."""
+    references = [item.police_reference.strip() for item in items]
+    _serialise(actor.agency_id, references)
+    incidents = _existing_incidents(actor.agency_id, references)
+    on_incident = _people_on(incidents.values())
     closures = lookups.closures
     if closures is None:
         closures = closures_for([s.id for s in lookups.settings.values()])
-    outcomes, matched = [], 0
-    for position, child in enumerate(data.children, start=1):
-        person, found = match_child(actor, child)
-        matched += found
-        if person.id in on_incident:
-            outcomes.append(ChildOutcome(position, ALREADY))
-            continue
-        on_incident.add(person.id)
-        notification = _add_child(incident, person, child, lookups, closures)
-        outcomes.append(ChildOutcome(position, ADDED, notification.route))
-    return IntakeResult(incident=incident, is_new=is_new, children=outcomes, matched=matched)
+    matches = iter(match_children(actor, [child for item in items for child in item.children]))
+    results, added = [], []
+    for item, reference in zip(items, references, strict=True):
+        incident = incidents.get(reference)
+        is_new = incident is None
+        if incident is None:
+            incident = incidents[reference] = _new_incident(actor, item, reference, source)
+        people = on_incident.setdefault(reference, set())
+        outcomes, matched = [], 0
+        for position, child in enumerate(item.children, start=1):
+            person, found = next(matches)
+            matched += found
+            if person.id in people:
+                outcomes.append(ChildOutcome(position, ALREADY))
+                continue
+            people.add(person.id)
+            outcome = ChildOutcome(position, ADDED)
+            outcomes.append(outcome)
+            added.append((outcome, _add_child(incident, person, child, lookups, closures), incident))
+        results.append(IntakeResult(incident=incident, is_new=is_new, children=outcomes, matched=matched))
+    db.session.flush()
+    delivery.deliver_many([(n, i, _told_first(n, lookups)) for _o, n, i in added])
+    for outcome, notification, _incident in added:
+        outcome.route = notification.route  # unresolved when nobody could be told
+    audit.record_many(
+        [
+            event
+            for result in results
+            for event in (
+                # the children were looked up in the person index: which fields, how many (never the values)
+                audit.Event(
+                    "person.search", "person", details={"fields": ["date_of_birth", "name"], "results": result.matched}
+                ),
+                audit.Event(
+                    "encompass.incident_record",
+                    "encompass_incident",
+                    result.incident.public_id,
+                    details={"new": result.is_new, "added": result.added, "already": result.already},
+                ),
+            )
+        ],
+        actor=actor,
+    )
+    return results
 
 
-def _serialise(agency_id: int, reference: str) -> None:
+def _existing_incidents(agency_id: int, references: list[str]) -> dict[str, PoliceIncident]:
+    wanted = sorted(set(references))
+    found: dict[str, PoliceIncident] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(PoliceIncident).where(
+            PoliceIncident.police_agency_id == agency_id,
+            PoliceIncident.police_reference.in_(wanted[start : start + 500]),
+        )
+        found.update((i.police_reference, i) for i in db.session.scalars(query))
+    return found
+
+
+def _people_on(incidents: Iterable[PoliceIncident]) -> dict[str, set[int]]:
+    """The persons already on each incident, by police reference."""
+    by_id = {i.id: i.police_reference for i in incidents}
+    people: dict[str, set[int]] = {reference: set() for reference in by_id.values()}
+    ids = sorted(by_id)
+    for start in range(0, len(ids), 500):
+        query = select(EncompassChild.incident_id, EncompassChild.person_id).where(
+            EncompassChild.incident_id.in_(ids[start : start + 500])
+        )
+        for incident_id, person_id in db.session.execute(query):
+            people[by_id[incident_id]].add(person_id)
+    return people
+
+
+def _new_incident(actor: Any, data: IncidentInput, reference: str, source: str) -> PoliceIncident:
+    incident = PoliceIncident(
+        police_agency_id=actor.agency_id,
+        police_reference=reference,
+        occurred_at=occurred_at(data),
+        recorded_by_id=actor.id,
+        recorded_at=db.utcnow(),
+        source=source,
+    )
+    incident.place = (data.place or "").strip() or None
+    incident.circumstances = data.circumstances.strip()
+    db.session.add(incident)
+    return incident
+
+
+def _serialise(agency_id: int, references: Iterable[str]) -> None:
     """Two intakes of the same force's incident (a double submit, a re-sent import) take turns: on PostgreSQL a
-    transaction-scoped advisory lock on the force and reference, so the second sees the first's children and adds
-    none twice. SQLite's write transactions already run one at a time (BEGIN IMMEDIATE)."""
+    transaction-scoped advisory lock on each force and reference, taken in one order by every intake (so two batches
+    cannot deadlock), so the second sees the first's children and adds none twice. SQLite's write transactions
+    already run one at a time (BEGIN IMMEDIATE)."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    digest = hashlib.sha256(f"encompass:{agency_id}:{reference}".encode()).digest()
-    db.session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(f"encompass:{agency_id}:{reference}".encode()).digest()[:8], "big", signed=True)
+        for reference in set(references)
+    )
+    if keys:
+        db.session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS t(k, n) "
+                "ORDER BY n"
+            ),
+            {"keys": keys},
+        )
+
+
+def match_children(actor: Any, children: list[ChildInput]) -> list[tuple[Person, bool]]:
+    """Each child's person record and whether it was found: an existing one when the best candidate is a high match
+    with the same date of birth, else a new one (one for a child given twice in the batch, by name and date of
+    birth). Candidates are never shown to the officer, and Encompass pages show the name and date of birth as the
+    officer gave them (the child's own snapshot), never the stored person's: a match must not reveal a newer or
+    fuller identity (a renamed or relocated child)."""
+    found: list[int | None] = []
+    with db.session.no_autoflush:  # nothing pending bears on the index
+        for child in children:
+            ids = Identifiers(
+                given_name=child.given_name.strip(),
+                family_name=child.family_name.strip(),
+                date_of_birth=child.date_of_birth,
+            )
+            best = find_candidates(actor, ids, limit=3, audit_search=False)  # audited per incident; never shown
+            good = best and best[0].band == "high" and "dob" in best[0].fields
+            found.append(best[0].person_id if good else None)
+    existing = persons_by_ids([i for i in found if i is not None])
+    new: dict[tuple[str, str, date | None], PersonDetails] = {}
+    for child, person_id in zip(children, found, strict=True):
+        if person_id is None or person_id not in existing:
+            new.setdefault(_same_child(child), _details(child))
+    made = dict(zip(new, record_people(actor, PersonKind.CHILD, list(new.values())), strict=True))
+    return [
+        (existing[i], True) if i is not None and i in existing else (made[_same_child(child)], False)
+        for child, i in zip(children, found, strict=True)
+    ]
+
+
+def _same_child(child: ChildInput) -> tuple[str, str, date | None]:
+    """What makes two children of a batch one new person: the same full names, in any script (compared as
+    written, case and spacing aside: `fold` keeps Latin letters only, and would make all Cyrillic twins one), and
+    the same date of birth."""
+
+    def plain(name: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+    return plain(child.given_name), plain(child.family_name), child.date_of_birth
+
+
+def _details(child: ChildInput) -> PersonDetails:
+    return PersonDetails(
+        given_name=child.given_name.strip(), family_name=child.family_name.strip(), date_of_birth=child.date_of_birth
     )
 
 
-def match_child(actor: Any, child: ChildInput) -> tuple[Person, bool]:
-    """The child's person record and whether it was found: an existing one when the best candidate is a high match
-    with the same date of birth, else a new one. Candidates are never shown to the officer, and Encompass pages
-    show the name and date of birth as the officer gave them (the child's own snapshot), never the stored person's:
-    a match must not reveal a newer or fuller identity (a renamed or relocated child)."""
-    ids = Identifiers(
-        given_name=child.given_name.strip(), family_name=child.family_name.strip(), date_of_birth=child.date_of_birth
+def _told_first(notification: EncompassNotification, lookups: Lookups) -> list[Any] | None:
+    """The briefed key adults told first at the notification's setting ([] when unresolved: nobody to tell)."""
+    if notification.route != Route.SETTING.value or notification.setting_id is None:
+        return [] if notification.route == Route.UNRESOLVED.value else None
+    known = lookups.key_adults
+    return (
+        known.get(notification.setting_id, [])
+        if known is not None
+        else delivery.briefed_key_adults(notification.setting_id)
     )
-    found = find_candidates(actor, ids, limit=3, audit_search=False)  # audited per incident; never shown
-    if found and found[0].band == "high" and "dob" in found[0].fields:
-        person = db.session.get(Person, found[0].person_id)
-        if person is not None:
-            return person, True
-    details = PersonDetails(
-        given_name=child.given_name.strip(), family_name=child.family_name.strip(), date_of_birth=child.date_of_birth
-    )
-    return record_person(actor, PersonKind.CHILD, details), False
 
 
 def _add_child(
@@ -392,14 +480,13 @@ def _add_child(
 ) -> EncompassNotification:
     setting = lookups.settings.get(data.urn.strip()) if data.setting_choice == BY_URN else None
     child = EncompassChild(
-        incident_id=incident.id,
-        person_id=person.id,
-        setting_id=setting.id if setting else None,
+        person=person,
+        setting=setting,
         home_educated=data.setting_choice == HOME_EDUCATED,
         local_authority_id=setting.local_authority_id if setting else data.local_authority_id,
     )
+    child.incident = incident
     db.session.add(child)
-    db.session.flush()
     child.given_name = data.given_name.strip()
     child.family_name = data.family_name.strip()
     child.date_of_birth = data.date_of_birth
@@ -409,7 +496,6 @@ def _add_child(
     child.child_said = data.child_said.strip() or None
     child.other_adult = data.other_adult.strip() or None
     notification = EncompassNotification(
-        child_id=child.id,
         local_authority_id=child.local_authority_id,
         route=Route.UNRESOLVED.value,
         due_at=due_time(incident.occurred_at, setting, child.local_authority_id, closures),
@@ -417,17 +503,16 @@ def _add_child(
     )
     notification.child = child
     db.session.add(notification)
-    people = None
-    if setting is not None and setting.is_active:
-        known = lookups.key_adults
-        people = known.get(setting.id, []) if known is not None else delivery.briefed_key_adults(setting.id)
-    if setting is not None and people:
-        notification.route, notification.setting_id = Route.SETTING.value, setting.id
+    if setting is not None and setting.is_active and _has_key_adults(setting, lookups):
+        notification.route, notification.setting = Route.SETTING.value, setting
     elif child.home_educated:
-        notification.route, people = Route.HOME_EDUCATION.value, None
-    db.session.flush()
-    delivery.deliver(notification, incident, people)
+        notification.route = Route.HOME_EDUCATION.value
     return notification
+
+
+def _has_key_adults(setting: EducationSetting, lookups: Lookups) -> bool:
+    known = lookups.key_adults
+    return bool(known.get(setting.id) if known is not None else delivery.briefed_key_adults(setting.id))
 
 
 def due_time(

@@ -260,7 +260,7 @@ class CaseNotificationRow:
     support_note: str | None
 
 
-def _household(view: Any) -> list[Any]:
+def household_of(view: Any) -> list[Any]:
     """The case's children and the other members of the victim's household (not the victim or perpetrators)."""
     keep = {PartyRole.CHILD.value}
     return [
@@ -274,7 +274,7 @@ def notifications_for_case(actor: Any, view: Any, parts: frozenset[str] | None) 
     """The notifications for the case's children (matched by identity key to the children on police incidents),
     latest due first, with each child's name as the actor may see it on the case (audited, counts only)."""
     names: dict[str, str] = {}
-    for pv in _household(view):
+    for pv in household_of(view):
         names.setdefault(
             pv.person.identity_key, name_from(field_rows(actor, pv.person, view.relations, pv.party.role, parts))
         )

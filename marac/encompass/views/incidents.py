@@ -6,14 +6,18 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms import Field
 
 from marac import audit, db
-from marac.access import Permission, can_monitor, can_record_incidents, require
+from marac.access import Permission, can_correct_incident, can_monitor, can_record_incidents, require
+from marac.encompass.forms_corrections import CorrectionForm, RedirectForm
 from marac.encompass.forms_incidents import ImportForm, IncidentForm, ResolveForm
-from marac.encompass.services import csv_import, incident_queries, intake
+from marac.encompass.models import PoliceIncident
+from marac.encompass.services import corrections, csv_import, incident_queries, intake
 from marac.encompass.services.delivery import unresolved_reason
 from marac.encompass.views.blueprint import bp
 from marac.forms import add_error
+from marac.web import accepts_upload
 
 Page = str | tuple[str, int] | Response
 
@@ -108,10 +112,10 @@ def _summary(result: intake.IntakeResult) -> str:
 
 @bp.route("/encompass/incidents/import", methods=["GET", "POST"])
 @require(Permission.ENCOMPASS_RECORD)
+@accepts_upload(csv_import.MAX_BYTES)  # raised before the CSRF check reads the form: a request-time limit is too late
 def import_incidents() -> Page:
     """Import incidents from a police system's CSV file: all valid rows, or none, with a report per row."""
     _police_only()
-    request.max_content_length = csv_import.MAX_BYTES + 64 * 1024  # the file, the token and the form's framing
     form = ImportForm()
     if request.method == "GET":
         return render_template("encompass/incident_import.html", form=form, errors=[])
@@ -184,6 +188,7 @@ def incident(public_id: str) -> str:
         status_of=incident_queries.notification_status,
         labels=incident_queries.STATUS_LABELS,
         reason=unresolved_reason,
+        may_correct=can_correct_incident(current_user, found) and not corrections.is_retained(found),
     )
     db.session.commit()
     return page
@@ -235,3 +240,124 @@ def resolve(public_id: str) -> Page:
     page = render_template("encompass/unresolved_resolve.html", form=form, row=row, errors=errors)
     db.session.commit()
     return page, 400 if request.method == "POST" else 200
+
+
+# --- correcting a recorded incident ---------------------------------------------------------------------------------
+
+
+def _correctable(public_id: str, action: str) -> PoliceIncident:
+    """The incident if the user may correct it (officers of the recording force see it; its recording officer and
+    the force's leads correct it); 404 and an audited denial otherwise."""
+    found = incident_queries.load_incident_for(current_user, public_id)
+    if found is None or not can_correct_incident(current_user, found):
+        audit.record_denial(action, object_type="encompass_incident", object_id=public_id, reason="cannot_correct")
+        abort(404)
+    return found
+
+
+def _correction_field(form: CorrectionForm, key: str) -> Field | None:
+    """The form field a service problem is about ("children-2-date_of_birth" is the second child's)."""
+    if key in ("place", "circumstances", "reason"):
+        return form[key]
+    if not key.startswith("children-"):
+        return None
+    _, position, name = key.split("-", 2)
+    entries, index = form.children.entries, int(position) - 1 if position.isdecimal() else -1
+    return entries[index].form[name] if 0 <= index < len(entries) and name in entries[index].form else None
+
+
+def _correction_errors(form: CorrectionForm, problems: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Put the problems on their fields (the form's own message first) and list them for the error summary."""
+    general = []
+    for key, message in problems:
+        target = _correction_field(form, key)
+        if target is None:
+            general.append({"text": message, "href": "#place"})
+        elif not target.errors:
+            add_error(target, message)
+    fields = [form.place, form.circumstances, *(f for entry in form.children for f in entry.form), form.reason]
+    listed = [
+        {"text": str(f.errors[0]), "href": f"#{f.id}-day" if f.short_name == "date_of_birth" else f"#{f.id}"}
+        for f in fields
+        if f.errors
+    ]
+    return general + listed
+
+
+def _correction_page(
+    incident: PoliceIncident, form: CorrectionForm, errors: list[dict[str, str]], moving: dict[str, str] | None = None
+) -> tuple[str, int]:
+    """The correction page (audited as a view of the incident); 400 when it shows problems."""
+    audit.record("encompass.incident_view", object_type="encompass_incident", object_id=incident.public_id,
+                 details={"page": "correct"})  # fmt: skip
+    notes = incident_queries.notifications_of([incident.id])[incident.id]
+    page = render_template(
+        "encompass/incident_correct.html",
+        incident=incident,
+        form=form,
+        errors=errors,
+        children={c.public_id: c for c in corrections.children_of(incident)},
+        notes=notes,
+        retained=corrections.is_retained(incident),
+        redirect_form=RedirectForm(formdata=None),
+        moving=moving or {},
+        reason=unresolved_reason,
+    )
+    db.session.commit()
+    return page, 400 if errors else 200
+
+
+@bp.route("/encompass/incidents/<pid:public_id>/correct", methods=["GET", "POST"])
+@require(Permission.SIGNED_IN)  # who may is decided per incident (can_correct_incident): anyone else gets 404
+def correct_incident(public_id: str) -> Page:
+    """Correct a recorded incident's place and circumstances and its children as the police gave them, with the
+    reason; key adults who already read a changed notification are told to read it again."""
+    found = _correctable(public_id, "encompass.incident_correct")
+    if request.method == "GET":
+        return _correction_page(found, CorrectionForm.filled_from(corrections.current_details(found)), [])
+    form = CorrectionForm()
+    if corrections.is_retained(found):
+        return _correction_page(found, form, [{"text": corrections.RETAINED, "href": "#retained"}])
+    if not form.validate():
+        problems = corrections.check_correction(found, form.to_input())
+        expired = [{"text": "The page expired: make the correction again", "href": "#place"}]
+        return _correction_page(found, form, _correction_errors(form, problems) or expired)
+    try:
+        corrections.correct_incident(current_user, found, form.to_input())
+    except intake.IntakeError as exc:
+        db.session.rollback()
+        return _correction_page(found, form, _correction_errors(form, exc.problems))
+    db.session.commit()
+    flash("Incident corrected. Key adults who had already received a changed notification have been told to read "
+          "it again.", "success")  # fmt: skip
+    return redirect(url_for("encompass.incident", public_id=public_id))
+
+
+@bp.route("/encompass/notifications/<pid:public_id>/redirect", methods=["POST"])
+@require(Permission.SIGNED_IN)  # who may is decided per incident (can_correct_incident): anyone else gets 404
+def redirect_to_setting(public_id: str) -> Page:
+    """Move a notification sent to the wrong setting to the child's right one: it is sent there at once and the
+    setting told in error loses it."""
+    note = corrections.notification_by_id(public_id)
+    incident = note.child.incident if note is not None else None
+    if note is None or incident is None or not can_correct_incident(current_user, incident):
+        audit.record_denial("encompass.redirect", object_type="encompass_notification", object_id=public_id,
+                            reason="cannot_correct")  # fmt: skip
+        abort(404)
+    form = RedirectForm()
+    try:
+        if not form.validate():
+            raise intake.IntakeError([("urn", "The page expired: enter the setting's URN again")])
+        corrections.redirect_notification(current_user, note, form.urn.data or "")
+    except intake.IntakeError as exc:
+        db.session.rollback()
+        moving = {"id": public_id, "urn": (form.urn.data or "")[:12], "error": exc.problems[0][1]}
+        details = CorrectionForm.filled_from(corrections.current_details(incident))
+        page, _status = _correction_page(incident, details, [{"text": moving["error"], "href": f"#urn-{public_id}"}],
+                                         moving)  # fmt: skip
+        return page, 400
+    db.session.commit()
+    late = " It was sent late: its due time had passed." if note.is_late else ""
+    flash(f"Notification moved to {note.setting.name if note.setting else 'the right setting'} and sent to its key "
+          f"adult.{late}", "success")  # fmt: skip
+    return redirect(url_for("encompass.incident", public_id=incident.public_id))

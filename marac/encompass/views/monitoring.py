@@ -3,7 +3,9 @@ work on it (routes are registered on the package's blueprint)."""
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from typing import Any
+
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -56,13 +58,19 @@ def monitoring_page() -> Page:
         )
         return page, 400
     ids = {chosen.id} if chosen else {a.id for a in authorities}
-    figures = monitoring.delivery_figures(ids, start, end)
+    try:
+        figures = monitoring.delivery_figures(ids, start, end, monitoring.parse_page(request.args.get("page")))
+    except monitoring.PageNotFound:
+        abort(404)
     audit.record(
         "encompass.monitoring",
         object_type="agency",
         object_id=chosen.public_id if chosen else None,
-        details={"from": start.isoformat(), "to": end.isoformat(), "n": figures.totals.total},
+        details={"from": start.isoformat(), "to": end.isoformat(), "n": figures.totals.total, "page": figures.page},
     )
+    query: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
+    if chosen:
+        query["authority"] = chosen.public_id
     page = render_template(
         "encompass/monitoring.html",
         figures=figures,
@@ -72,6 +80,7 @@ def monitoring_page() -> Page:
         raw_to=end.isoformat(),
         errors=None,
         measures=monitoring.MEASURES,
+        page_url=lambda number: url_for("encompass.monitoring_page", page=number, **query) + "#by-setting",
     )
     db.session.commit()
     return page
@@ -85,7 +94,7 @@ def case_page(public_id: str) -> str:
     if view is None:
         abort(404)
     parts = disclosed_parts(current_user, view.relations, [view.case.id])
-    if parts is not None and "household" not in parts:  # a disclosure that did not include the children
+    if monitoring.children_withheld(parts):  # a disclosure that did not include the children
         audit.record_denial("encompass.case_view", object_type="case", object_id=public_id, reason="not_disclosed")
         abort(404)
     rows = receiving.notifications_for_case(current_user, view, parts)

@@ -29,6 +29,7 @@ from marac.encompass.services.settings import NEW_AGENCY, SettingData, SettingEr
 from marac.encompass.views.blueprint import bp
 from marac.forms import add_error, error_list, is_small_id
 from marac.orgs.models import Agency
+from marac.web import accepts_upload
 
 Page = str | tuple[str, int] | Response
 
@@ -305,6 +306,7 @@ def remove_closure(public_id: str) -> Response:
 
 @bp.route("/encompass/settings/<pid:public_id>/calendar/import", methods=["POST"])
 @require(Permission.ENCOMPASS_SETTINGS)
+@accepts_upload(calendars.MAX_BYTES, back="encompass.calendar")
 def import_calendar(public_id: str) -> Page:
     """Import a term-calendar CSV into the setting, or every open setting of its local authority: every row valid
     or nothing imported; rows already in a calendar are not added again."""
