@@ -32,7 +32,8 @@ from marac.access import Role, acting_offline
 from marac.auth.accounts import create_user
 from marac.auth.models import User, UserRole
 from marac.encompass.models import EducationSetting, EncompassAuthority, KeyAdult, SettingClosure
-from marac.encompass.services.intake import BY_URN, ChildInput, IncidentInput, record_incidents
+from marac.encompass.services.intake import BY_URN, ChildInput, IncidentInput
+from marac.encompass.services.recording import record_incidents
 from marac.notify.backends import FileBackend
 from marac.notify.models import OutboxMessage
 from marac.notify.relay import relay_once

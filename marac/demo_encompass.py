@@ -27,9 +27,9 @@ from marac.encompass.services.intake import (
     NOT_KNOWN,
     ChildInput,
     IncidentInput,
-    record_incident,
 )
 from marac.encompass.services.receiving import acknowledge_notification, open_notification
+from marac.encompass.services.recording import record_incident
 from marac.encompass.services.settings import SettingData, add_key_adult, save_authority, save_setting
 from marac.orgs.models import Agency, Area
 

@@ -31,7 +31,7 @@ from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from marac import access, db
-from marac.access import Permission, can, can_record_incidents, public
+from marac.access import Permission, can, can_record_incidents, public, route_permission
 
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 429, 500)
 ASSET_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,8 @@ def apply_upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> N
     `accepts_upload` takes a request as large as its file limit allows. Runs as a URL value preprocessor, the one
     hook Flask calls before every `before_request` function."""
     marker = _upload_marker()
-    if marker is not None and current_user.is_authenticated:  # nobody signed out gets a larger body parsed
+    permission = route_permission(current_app, endpoint) if endpoint else None
+    if marker is not None and permission is not None and can(current_user, permission):  # only those who may upload
         request.max_content_length = max(marker[0] + FORM_FRAMING, current_app.config["MAX_CONTENT_LENGTH"] or 0)
 
 

@@ -99,7 +99,8 @@ class CorrectionForm(FlaskForm):
 
 
 class RedirectForm(FlaskForm):
-    """The right setting for a child whose notification went to the wrong one."""
+    """The right setting for a child whose notification went to the wrong one, and why it is moving."""
 
     urn = StringField("The right setting's URN", widget=GovTextInput())
+    reason = StringField("Why is it moving?", widget=GovTextInput())
     submit = SubmitField("Move the notification to this setting", widget=GovSubmitInput())

@@ -1,12 +1,13 @@
 """Operation Encompass: education settings with their key adults and term calendars, police incidents with the
-children linked to them, and one notification per child per setting, due before the setting's next school day."""
+children linked to them, one notification per child per setting, due before the setting's next school day, and the
+history of corrections made to an incident."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String, Time, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, LargeBinary, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marac.auth.models import User
@@ -361,3 +362,58 @@ class EncompassNotification(Base):
 
     def __repr__(self) -> str:
         return f"<EncompassNotification {self.public_id} {self.route}>"
+
+
+class CorrectionKind(StrEnum):
+    """What a correction changed."""
+
+    DETAILS = "details"  # the incident's place or circumstances, or a child's details as the police gave them
+    REDIRECT = "redirect"  # a child's notification moved to the right setting
+
+
+class EncompassCorrection(Base):
+    """One correction of a recorded incident: who made it and when, the names of the fields changed (never their
+    values: the old ones are not kept) or the settings a notification moved between, and the sealed reason."""
+
+    __tablename__ = "encompass_corrections"
+
+    #: Surrogate key.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random identifier bound into its ciphertext.
+    public_id: Mapped[str] = mapped_column(PublicId(), unique=True, default=new_public_id)
+    #: The incident corrected.
+    incident_id: Mapped[int] = mapped_column(ForeignKey("encompass_incidents.id", ondelete="CASCADE"), index=True)
+    #: The notification moved (a redirect only).
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("encompass_notifications.id", ondelete="CASCADE"), index=True
+    )
+    #: A CorrectionKind value.
+    kind: Mapped[str] = mapped_column(String(8))
+    #: Who made it.
+    made_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: Their agency when they made it.
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    #: When it was made.
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: JSON list of the names of the fields changed ("place", "child.given_name"; "setting" for a redirect).
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    #: The setting the notification was moved from (None: children's social care).
+    from_setting_id: Mapped[int | None] = mapped_column(ForeignKey("education_settings.id"), index=True)
+    #: The setting it was moved to.
+    to_setting_id: Mapped[int | None] = mapped_column(ForeignKey("education_settings.id"), index=True)
+    #: Sealed: why it was made (cleared under the retention policy).
+    reason_enc: Mapped[bytes | None] = mapped_column("reason", LargeBinary)
+
+    reason = Encrypted(TEXT)
+
+    made_by: Mapped[User] = relationship(foreign_keys=[made_by_id])
+    agency: Mapped[Agency] = relationship(foreign_keys=[agency_id])
+    from_setting: Mapped[EducationSetting | None] = relationship(foreign_keys=[from_setting_id])
+    to_setting: Mapped[EducationSetting | None] = relationship(foreign_keys=[to_setting_id])
+
+    def __init__(self, **kwargs: object) -> None:
+        self.public_id = new_public_id()
+        super().__init__(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<EncompassCorrection {self.public_id} {self.kind}>"

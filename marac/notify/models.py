@@ -77,7 +77,7 @@ class Notification(Base):
     #: What caused it (as the outbox message's kind).
     kind: Mapped[str] = mapped_column(String(40))
     #: Where in the platform it leads (a path, no personal data).
-    link: Mapped[str | None] = mapped_column(String(300))
+    link: Mapped[str | None] = mapped_column(String(300), index=True)
     #: When made.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     #: When the user opened it.

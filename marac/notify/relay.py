@@ -93,6 +93,8 @@ def _mark(message: OutboxMessage, **values: object) -> bool:
     it, leaving the message to be sent again, which the idempotency key lets the backend recognise."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    if message.kind == texts.CODE_KIND and values.get("status") in {"sent", "skipped", "dead"}:
+        values["body"] = texts.CODE_TEXT_DONE  # a code is kept only until its text is sent (or cannot be)
     done = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id, OutboxMessage.status == "pending")

@@ -49,6 +49,7 @@ SUBJECTS = {
     "encompass_escalation": "Operation Encompass notification not yet acknowledged",
     "encompass_unresolved": "Operation Encompass notification to resolve",
     "encompass_unresolved_overdue": "Operation Encompass notification overdue: its setting is not known",
+    "encompass_unresolved_daily": "Operation Encompass notification still waiting for its setting",
     "encompass_corrected": "Operation Encompass notification corrected",
     "encompass_withdrawn": "Operation Encompass notification withdrawn",
     "test_text": "MARAC test text",

@@ -47,6 +47,8 @@ TEST_TEXT_BODY = f"{MARKING}: This is a test text from MARAC. Urgent alerts will
 CODE_KIND = "mobile_code"
 #: The code text: the code and nothing about the person or any case.
 CODE_TEXT = MARKING + ": {code} is your MARAC code to confirm this number. It expires in 15 minutes."
+#: What the outbox keeps of a code text once it was sent, skipped or dead-lettered: never the code.
+CODE_TEXT_DONE = CODE_TEXT.format(code="[code removed]")
 CODE_LIFETIME = timedelta(minutes=15)
 CODE_RESEND_AFTER = timedelta(minutes=1)
 CODE_MAX_WRONG = 5
@@ -124,6 +126,13 @@ def _clear_pending(actor: Any) -> None:
     actor.mobile_code_attempts = 0
 
 
+def _hold(actor: Any) -> None:
+    """Read the user's row afresh and hold it to the end of the transaction (PostgreSQL: SELECT ... FOR UPDATE;
+    SQLite's write transactions already run one at a time), so parallel requests cannot each count one wrong code
+    over the other, or issue two codes of the same version."""
+    db.session.refresh(actor, with_for_update=True)
+
+
 def set_text_alerts(actor: Any, number: str | None, text_alerts: bool, now: datetime) -> OutboxMessage | None:
     """Set (or, with None, remove) the actor's own mobile number and turn text alerts on or off; audited without
     the number. Text alerts need a number. Removing the number, keeping the confirmed one and turning alerts off
@@ -131,6 +140,7 @@ def set_text_alerts(actor: Any, number: str | None, text_alerts: bool, now: date
     if text_alerts and not number:
         raise TextAlertsError(NEEDS_NUMBER)
     e164 = parse_uk_mobile(number) if number else None
+    _hold(actor)
     before, pending = actor.mobile_number, actor.pending_mobile_number
     message = None
     if e164 is None or (before and str(before) == e164):
@@ -141,8 +151,10 @@ def set_text_alerts(actor: Any, number: str | None, text_alerts: bool, now: date
         change = "pending"
         actor.text_alerts = actor.text_alerts and text_alerts  # turning alerts off needs no code
         actor.pending_text_alerts = text_alerts
-        if not (pending and str(pending) == e164):  # the number already waiting keeps its code
+        if not (pending and str(pending) == e164):
             actor.pending_mobile_number = e164
+            message = _issue_code(actor, now)
+        elif _code_dead(actor, now):  # the number already waiting keeps a live code; a dead one is replaced
             message = _issue_code(actor, now)
     audit.record(
         "account.text_alerts",
@@ -188,9 +200,20 @@ def _issue_code(actor: Any, now: datetime) -> OutboxMessage | None:
     return queue_text(recipient, CODE_KIND, str(actor.mobile_code_version), body=CODE_TEXT.format(code=code))
 
 
+def _code_dead(actor: Any, now: datetime) -> bool:
+    """Whether the pending number's code can no longer confirm it (expired, or too many wrong tries) and a new one
+    may be sent (not within a minute of the last)."""
+    sent_at = actor.mobile_code_sent_at
+    if sent_at is None:
+        return True
+    dead = now >= sent_at + CODE_LIFETIME or actor.mobile_code_attempts >= CODE_MAX_WRONG or not actor.mobile_code_hash
+    return dead and now >= sent_at + CODE_RESEND_AFTER
+
+
 def send_new_code(actor: Any, now: datetime) -> OutboxMessage | None:
     """Text a new code to the actor's pending number, at most once a minute (None when one was sent this minute);
     the old code stops working. Audited without the number or the code."""
+    _hold(actor)
     if not actor.pending_mobile_number_enc:
         raise TextAlertsError(NOTHING_PENDING)
     sent_at = actor.mobile_code_sent_at
@@ -235,6 +258,7 @@ def confirm_mobile_number(actor: Any, code: str, now: datetime) -> str | None:
     """Confirm the pending number with the texted code: it becomes the number alerts go to, with alerts on if asked.
     The problem (wrong, locked, expired, used) or None; the caller commits either way so wrong tries count. Audited
     without the number or the code."""
+    _hold(actor)
     problem = _code_problem(actor, "".join(code.split()), now)
     if problem is not None:
         audit.record(

@@ -143,6 +143,7 @@ def test_alerts_keep_going_to_the_confirmed_number_until_the_new_one_is_confirme
     folder = Path(app.config["MARAC_OUTBOX_DIR"])
     save_and_confirm(client, "07700 900123")
     save(client, "07700 900456")
+    new_code = last_code()  # as the phone shows it (the outbox keeps it only until the text is sent)
     user = fresh(account.user)
     assert (user.mobile_number, user.text_alerts, user.pending_mobile_number) == (
         "+447700900123",
@@ -154,7 +155,7 @@ def test_alerts_keep_going_to_the_confirmed_number_until_the_new_one_is_confirme
     db.session.commit()
     assert relay_once().skipped == 1  # the first number's code: that number was confirmed before it went
     assert texted_to(folder) == ["To: +447700900123", "To: +447700900456"]  # the alert, the new number's code
-    enter_code(client, last_code())
+    enter_code(client, new_code)
     queue_message(fresh(account.user), "action_overdue_escalation", "a2")
     db.session.commit()
     relay_once()
@@ -264,7 +265,10 @@ def test_the_code_never_reaches_the_audit_trail_or_the_logs(
     save(client, "07700 900123")
     code = last_code()
     enter_code(client, other_than(code))
-    relay_once()
+    assert relay_once().sent == 1
+    db.session.expire_all()
+    assert [m.status for m in code_texts()] == ["sent"]
+    assert code not in code_texts()[0].body  # the outbox keeps a code only until its text is sent
     enter_code(client, code)
     enter_code(client, code)
     details = [json.dumps(e.details) for e in db.session.scalars(select(AuditEvent))]
@@ -439,3 +443,52 @@ def test_codes_are_capped_per_hour_however_often_the_number_changes(
     clock.advance(minutes=61)
     login_as(client, account, clock)
     assert save(client, "07700 900129").headers["Location"] == CONFIRM
+
+
+def test_wrong_codes_sent_at_once_are_each_counted(committed_app: Flask) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from marac.auth.models import User
+    from marac.notify import texts as text_alerts
+
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    committed_app.config["MARAC_SMS_BACKEND"] = "outbox"
+    with committed_app.app_context():
+        user = make_user(Role.AGENCY_REP).user
+        text_alerts.set_text_alerts(user, "07700 900123", True, now)
+        db.session.commit()
+        user_id, code = user.id, last_code()
+    wrong = [f"{(int(code) + k) % 10**6:06d}" for k in range(1, 9)]
+    barrier = threading.Barrier(8, timeout=60)
+
+    def guess(n: int) -> str | None:
+        barrier.wait()  # before any read: on SQLite the first read takes the write lock
+        with committed_app.app_context():
+            actor = db.session.get(User, user_id)
+            assert actor is not None
+            problem = text_alerts.confirm_mobile_number(actor, wrong[n], now)
+            db.session.commit()
+            return problem
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(guess, range(8)))
+    with committed_app.app_context():
+        assert db.session.get(User, user_id).mobile_code_attempts == 5  # type: ignore[union-attr]
+    assert sorted(a or "" for a in answers).count(text_alerts.CODE_WRONG) <= 4
+    assert answers.count(text_alerts.CODE_LOCKED) >= 4
+
+
+def test_saving_the_waiting_number_again_after_its_code_expired_sends_a_new_code(
+    client: FlaskClient, account: Account, clock: FakeClock
+) -> None:
+    save(client, "07700 900123")
+    first = last_code()
+    clock.advance(minutes=16)
+    assert save(client, "07700900123").headers["Location"] == CONFIRM
+    assert len(code_texts()) == 2
+    second = last_code()
+    if second != first:
+        assert enter_code(client, first).status_code == 400
+    assert enter_code(client, second).headers["Location"] == PAGE

@@ -1,7 +1,8 @@
 """Correcting a recorded incident: only its recording officer and the recording force's leads may; corrections use
 intake's checks and change nothing when refused; the key adult reads the corrected snapshot, marked as corrected; a
 notification moved to the right setting is sent there at once, due for that setting, and the setting told in error
-loses it and is told so; the audit holds field names and setting ids, never the child's details."""
+loses it and is told so; each correction and move leaves a history row with its reason sealed, shown only to the
+recording force; the audit holds field names and setting ids, never the child's details nor the reason."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from marac import db
 from marac.access import Role, acting_offline
 from marac.audit.models import AuditEvent
-from marac.encompass.models import EducationSetting, EncompassNotification, SettingClosure
+from marac.encompass.models import EducationSetting, EncompassCorrection, EncompassNotification, SettingClosure
 from marac.encompass.services.corrections import children_of, correct_incident, current_details
 from marac.encompass.services.escalation import escalate_unacknowledged
 from marac.encompass.services.intake import NOT_KNOWN, IntakeError
@@ -31,6 +32,7 @@ from tests.factories import Account, login_as, make_agency, make_user, post_form
 #: Recorded on Tuesday 24 November 2026 at 18:30, half an hour after the incident: due Wednesday 08:30, on time.
 RECORDED_AT = datetime(2026, 11, 24, 18, 30, tzinfo=UTC)
 TYPO = "Hargreaves-Lindquist"
+MOVE_REASON = "Mother says the child moved school in September"
 
 
 def recorded(world: World, clock: FakeClock) -> tuple[EncompassNotification, Account]:
@@ -137,6 +139,7 @@ def test_a_correction_is_checked_like_intake_and_nothing_changes_when_refused(
     child = db.session.get(EncompassNotification, note.id).child  # type: ignore[union-attr]
     assert (child.family_name, child.date_of_birth, child.corrected_at) == (TYPO, date(2016, 5, 2), None)
     assert events("encompass.incident_correct") == []
+    assert history() == []
     assert outbox("encompass_corrected") == []
 
 
@@ -164,16 +167,17 @@ def test_the_key_adult_reads_the_corrected_snapshot_marked_corrected_and_is_told
     assert FAMILY not in str(told.text)
     assert GIVEN not in str(told.text)
     [event] = events("encompass.incident_correct")
-    assert event.details == {
+    details = dict(event.details)
+    moved = details.pop("relinked")
+    assert details == {
         "fields": ["child.date_of_birth", "child.family_name"],
         "children": 1,
         "told": 1,
-        "matched_again": 1,
         "reason_length": len("Family name misspelt on the police system"),
     }
-    assert FAMILY not in str(event.details)
-    assert TYPO not in str(event.details)
-    assert "2016" not in str(event.details)
+    assert FAMILY not in str(details)
+    assert TYPO not in str(details)
+    assert "2016" not in str(details)
     db.session.expire_all()
     first = db.session.get(Person, first_person_id)
     assert first is not None
@@ -181,6 +185,7 @@ def test_the_key_adult_reads_the_corrected_snapshot_marked_corrected_and_is_told
     relinked = note.child.person  # matched again from the corrected details: a new child record here
     assert relinked.id != first_person_id
     assert (relinked.family_name, relinked.date_of_birth) == (FAMILY, date(2016, 5, 3))
+    assert moved == [[first.public_id, relinked.public_id]]  # a DPO sees the re-attachment
 
     page = signed_in(app, adult, clock).get(f"/encompass/notifications/{note.public_id}").get_data(as_text=True)
     assert escape(f"{GIVEN} {FAMILY}") in page
@@ -189,10 +194,16 @@ def test_the_key_adult_reads_the_corrected_snapshot_marked_corrected_and_is_told
     assert "Corrected on 25 November 2026" in page
 
 
-def redirect_to(client: FlaskClient, note: EncompassNotification, urn: str) -> Any:
-    """Move the notification from its incident's correction page."""
+def redirect_to(client: FlaskClient, note: EncompassNotification, urn: str, reason: str = MOVE_REASON) -> Any:
+    """Move the notification from its incident's correction page, saying why."""
     form_path = f"/encompass/incidents/{note.child.incident.public_id}/correct"
-    return post_form(client, f"/encompass/notifications/{note.public_id}/redirect", {"urn": urn}, form_path)
+    data = {"urn": urn, "reason": reason}
+    return post_form(client, f"/encompass/notifications/{note.public_id}/redirect", data, form_path)
+
+
+def history() -> list[EncompassCorrection]:
+    """Every correction row, oldest first."""
+    return list(db.session.scalars(select(EncompassCorrection).order_by(EncompassCorrection.id)))
 
 
 def test_redirect_refuses_unknown_same_and_unbriefed_settings_and_changes_nothing(
@@ -202,15 +213,21 @@ def test_redirect_refuses_unknown_same_and_unbriefed_settings_and_changes_nothin
     note, _adult = recorded(world, clock)
     unbriefed = make_setting(world.authority)
     make_key_adult(unbriefed, briefed=False)
+    right = make_setting(world.authority)
+    make_key_adult(right)
     login_as(client, world.officer, clock)
 
     answers = [redirect_to(client, note, urn) for urn in ("999999", world.school.urn, unbriefed.urn)]
+    answers.append(redirect_to(client, note, right.urn, reason="   "))  # the right setting, but no reason given
 
-    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400]
     pages = [a.get_data(as_text=True) for a in answers]
     assert "No setting has URN 999999" in pages[0]
     assert escape(f"The notification already went to {world.school.name}") in pages[1]
     assert escape(f"{unbriefed.name} has no briefed key adult") in pages[2]
+    assert "Enter why the notification is moving to another setting" in pages[3]
+    assert f'value="{right.urn}"' in pages[3]  # the URN stays as typed, to try again with a reason
+    assert history() == []
     db.session.expire_all()
     kept = db.session.get(EncompassNotification, note.id)
     assert kept is not None
@@ -261,7 +278,8 @@ def test_redirect_moves_the_notification_to_the_right_setting_and_withdraws_it_f
     assert world.school.name in str(withdrawn.text)
     assert FAMILY not in str(withdrawn.text)
     [event] = events("encompass.redirect")
-    assert event.details == {"from": world.school.public_id, "to": school.public_id, "late": False}
+    assert event.details == {"from": world.school.public_id, "to": school.public_id, "late": False,
+                             "reason_length": len(MOVE_REASON)}  # fmt: skip
 
     assert wrong.get(f"/encompass/notifications/{note.public_id}").status_code == 404
     right = signed_in(app, right_adult, clock)
@@ -290,7 +308,7 @@ def test_a_redirect_past_the_right_settings_due_time_is_sent_late(
     assert after is not None
     assert (after.due_at, after.is_late) == (datetime(2026, 11, 25, 8, 30, tzinfo=UTC), True)
     assert events("encompass.redirect")[0].details == {"from": world.school.public_id, "to": school.public_id,
-                                                        "late": True}  # fmt: skip
+                                                        "late": True, "reason_length": len(MOVE_REASON)}  # fmt: skip
 
 
 def test_an_incident_past_retention_cannot_be_corrected_or_redirected(
@@ -348,7 +366,7 @@ def test_correcting_the_place_marks_every_child_and_tells_only_those_already_sen
         "fields": ["place"],
         "children": 2,
         "told": 1,
-        "matched_again": 0,
+        "relinked": [],
         "reason_length": len("Wrong street given"),
     }
 
@@ -437,3 +455,56 @@ def test_a_moved_notification_is_escalated_again_from_the_start(
     after = len([m for m in outbox("encompass_escalation") if m.recipient_id == lead.user.id])
     assert before >= 1
     assert after == 2 * before  # the right setting's escalation reached the lead as the first one did
+
+
+def test_each_correction_and_move_is_kept_with_its_reason_sealed_and_shown_only_to_the_recording_force(
+    app: Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    world = make_world()
+    school = make_setting(world.authority)
+    right_adult = make_key_adult(school)
+    note, _wrong_adult = recorded(world, clock)
+    incident = note.child.incident
+    incident_path = f"/encompass/incidents/{incident.public_id}"
+    officer = world.officer.user
+    clock.current = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    login_as(client, world.officer, clock)
+    assert redirect_to(client, note, school.urn).status_code == 302
+    clock.current = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)  # after the right school received it
+    fixed = correction(note, **{"children-0-family_name": FAMILY, "children-0-location": "Landing"})
+    assert post_form(client, f"{incident_path}/correct", fixed).status_code == 302
+
+    moved, details = history()
+    assert (details.kind, details.incident_id, details.notification_id) == ("details", incident.id, None)
+    assert details.fields == ["child.family_name", "child.location"]  # names only: the old values are not kept
+    assert (details.made_by_id, details.agency_id, details.made_at) == (officer.id, world.police.id, clock())
+    assert (details.from_setting_id, details.to_setting_id) == (None, None)
+    assert details.reason == "Family name misspelt on the police system"
+    assert (moved.kind, moved.notification_id, moved.fields) == ("redirect", note.id, ["setting"])
+    assert (moved.from_setting_id, moved.to_setting_id, moved.reason) == (world.school.id, school.id, MOVE_REASON)
+    sealed = db.session.execute(text("SELECT reason FROM encompass_corrections ORDER BY id")).scalars().all()
+    assert all(MOVE_REASON.encode() not in bytes(r) and b"misspelt" not in bytes(r) for r in sealed)
+    every_detail = str([e.details for e in db.session.scalars(select(AuditEvent))])
+    assert "misspelt" not in every_detail
+    assert MOVE_REASON not in every_detail
+
+    page = client.get(incident_path).get_data(as_text=True)
+    history_html = page[page.index('id="corrections"') :]
+    assert escape("Child's family name, Where the child was") in history_html  # labels, never the values
+    assert escape(f"Moved from {world.school.name} to {school.name}") in history_html
+    assert "Family name misspelt on the police system" in history_html
+    assert escape(MOVE_REASON) in history_html
+    assert escape(officer.display_name) in history_html
+    assert escape(world.police.name) in history_html
+    viewed = events("encompass.incident_view")[-1]
+    assert (viewed.object_id, viewed.actor_user_id) == (incident.public_id, officer.id)
+
+    key_adult = signed_in(app, right_adult, clock)
+    assert key_adult.get(incident_path).status_code == 403  # as before: key adults reach no incident page
+    own = key_adult.get(f"/encompass/notifications/{note.public_id}").get_data(as_text=True)
+    assert "Corrected on 25 November 2026" in own
+    assert "misspelt" not in own
+    assert escape(MOVE_REASON) not in own
+    assert "Moved from" not in own
+    colleague = make_user(Role.REFERRER, agency=make_agency(areas=[world.area]), areas=[world.area])
+    assert signed_in(app, colleague, clock).get(incident_path).status_code == 404  # another force's officer

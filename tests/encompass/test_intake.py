@@ -32,9 +32,8 @@ from marac.encompass.services.intake import (
     IncidentInput,
     IntakeError,
     IntakeResult,
-    record_incident,
-    record_incidents,
 )
+from marac.encompass.services.recording import record_incident, record_incidents
 from marac.notify.models import Notification, OutboxMessage
 from marac.orgs.models import Agency, AgencyKind, Area
 from marac.people.models import Person

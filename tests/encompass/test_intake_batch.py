@@ -17,7 +17,8 @@ from marac.access import acting_offline
 from marac.audit.models import AuditEvent
 from marac.auth.models import User
 from marac.encompass.models import EncompassChild, EncompassNotification, PoliceIncident
-from marac.encompass.services.intake import HOME_EDUCATED, NOT_KNOWN, record_incidents
+from marac.encompass.services.intake import HOME_EDUCATED, NOT_KNOWN
+from marac.encompass.services.recording import record_incidents
 from marac.people.models import Person
 from tests.encompass.factories import make_key_adult, make_setting
 from tests.encompass.test_intake import child_input, count, incident_input, make_world, outbox
@@ -143,3 +144,26 @@ def test_twins_named_in_another_script_are_two_children(app: Any) -> None:
     assert [c.status for c in result.children] == ["added", "added", "already recorded"]
     assert count(Person) == 2
     assert len(outbox("encompass_notification")) == 2
+
+
+def test_spellings_the_index_calls_one_child_are_one_child_in_a_batch_too(app: Any) -> None:
+    world = make_world()
+    make_key_adult(world.school)
+    born = {"date_of_birth": date(2015, 6, 1)}
+    batch = [
+        incident_input(child_input(world.school.urn, given_name="Zoë", family_name="O'Brien", **born)),
+        incident_input(
+            child_input(world.school.urn, given_name="Zoe", family_name="OBrien", **born), police_reference="WM/2/26"
+        ),
+        incident_input(
+            child_input(world.school.urn, given_name="Zoë", family_name="O'Brien", **born),
+            child_input(world.school.urn, given_name="Zoe Ann", family_name="O'Brien", **born),
+            police_reference="WM/3/26",
+        ),
+    ]
+    with acting_offline([world.officer.user]):
+        results = record_incidents(world.officer.user, batch)
+    db.session.commit()
+    assert count(Person) == 1  # as recording them one at a time gives
+    assert [c.status for c in results[2].children] == ["added", "already recorded"]
+    assert count(EncompassNotification) == 3

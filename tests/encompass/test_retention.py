@@ -1,5 +1,6 @@
-"""Retention: past the configured period a notification's content is removed; its dates and statuses stay for
-monitoring; running again changes nothing."""
+"""Retention: past the configured period a notification's content is removed (the reasons for correcting its
+incident too); its dates and statuses stay for monitoring, the correction history its kinds, dates, fields and
+settings; running again changes nothing."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from marac import db
 from marac.audit.models import AuditEvent
-from marac.encompass.models import EncompassChild, EncompassNotification, PoliceIncident
+from marac.encompass.models import EncompassChild, EncompassCorrection, EncompassNotification, PoliceIncident
 from marac.encompass.services.monitoring import delivery_figures
 from marac.encompass.services.retention import anonymise_expired
 from marac.orgs.models import Agency, AgencyKind
 from tests.conftest import FakeClock
 from tests.encompass.factories import Sent, make_child, make_incident_with_children, make_local_authority, make_setting
-from tests.factories import make_agency, make_area
+from tests.factories import make_agency, make_area, make_user
 
 NOW = datetime(2026, 11, 25, 3, 30, tzinfo=UTC)
 
@@ -103,3 +104,39 @@ def test_monitoring_still_counts_anonymised_notifications(setup: tuple[Sent, Sen
     assert after.total == before.total == 2
     assert after.values["acknowledged"] == 2
     assert date(2025, 11, 24) == day
+
+
+def _corrected(sent: Sent, officer_id: int, police_id: int) -> EncompassCorrection:
+    """A move of the incident's first notification from children's social care to its setting, with its reason."""
+    row = EncompassCorrection(incident_id=sent.incident.id, notification_id=sent.notifications[0].id, kind="redirect",
+                              made_by_id=officer_id, agency_id=police_id, made_at=NOW - timedelta(days=300),
+                              fields=["setting"], from_setting_id=None,
+                              to_setting_id=sent.notifications[0].setting_id)  # fmt: skip
+    row.reason = "The child changed school in the summer"
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def test_the_reasons_for_correcting_an_expired_incident_are_removed_and_the_history_kept(
+    setup: tuple[Sent, Sent, Agency],
+) -> None:
+    old, recent, _ = setup
+    police = old.incident.police_agency
+    officer = make_user(agency=police)
+    old_row, recent_row = (_corrected(s, officer.user.id, police.id) for s in (old, recent))
+
+    anonymise_expired()
+
+    db.session.expire_all()
+    kept = db.session.get(EncompassCorrection, old_row.id)
+    assert kept is not None
+    assert (kept.reason, kept.reason_enc) == (None, None)  # nulls, not ciphertext
+    assert (kept.kind, kept.fields, kept.made_by_id) == ("redirect", ["setting"], officer.user.id)
+    assert kept.made_at == NOW - timedelta(days=300)
+    assert (kept.from_setting_id, kept.to_setting_id) == (None, old.notifications[0].setting_id)
+    untouched = db.session.get(EncompassCorrection, recent_row.id)
+    assert untouched is not None
+    assert untouched.reason == "The child changed school in the summer"
+    raw = db.session.execute(text("SELECT count(*) FROM encompass_corrections WHERE reason IS NULL")).scalar()
+    assert raw == 1

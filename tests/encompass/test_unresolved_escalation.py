@@ -15,9 +15,10 @@ from marac import db
 from marac.access import Role, acting_offline
 from marac.audit.models import AuditEvent
 from marac.encompass.models import EncompassNotification, Route
+from marac.encompass.services.escalation import DAILY_KIND as DAILY
 from marac.encompass.services.escalation import OVERDUE_KIND as OVERDUE
 from marac.encompass.services.escalation import escalate_unacknowledged, latest_reminder
-from marac.encompass.services.intake import resolve_notification
+from marac.encompass.services.redirects import resolve_notification
 from marac.notify.models import Notification, OutboxMessage
 from marac.orgs.models import Agency, AgencyKind
 from tests.conftest import FakeClock
@@ -74,19 +75,24 @@ def world(app: Flask, clock: FakeClock) -> World:
 
 def _messages() -> list[tuple[int | None, str, str]]:
     """(recipient, channel, key) of every escalation message queued, in a stable order."""
-    query = select(OutboxMessage).where(OutboxMessage.kind == OVERDUE)
+    query = select(OutboxMessage).where(OutboxMessage.kind.in_((OVERDUE, DAILY)))
     return sorted((m.recipient_id, m.channel, m.idempotency_key) for m in db.session.scalars(query))
 
 
 def _expected(world: World, key: str) -> list[tuple[int | None, str, str]]:
-    """The lead's email and text, and the force lead's email (no text alerts), for one notify key."""
+    """For one notify key: when it became overdue, the lead's email and text and the force lead's email (no text
+    alerts); a daily reminder after that, the two emails only."""
     lead, force = world.lead.user, world.force_lead.user
+    if key.endswith(":overdue"):
+        return sorted(
+            [
+                (lead.id, "email", f"{OVERDUE}:{key}:{lead.public_id}"),
+                (lead.id, "sms", f"sms:{OVERDUE}:{key}:{lead.public_id}"),
+                (force.id, "email", f"{OVERDUE}:{key}:{force.public_id}"),
+            ]
+        )
     return sorted(
-        [
-            (lead.id, "email", f"encompass_unresolved_overdue:{key}:{lead.public_id}"),
-            (lead.id, "sms", f"sms:encompass_unresolved_overdue:{key}:{lead.public_id}"),
-            (force.id, "email", f"encompass_unresolved_overdue:{key}:{force.public_id}"),
-        ]
+        [(lead.id, "email", f"{DAILY}:{key}:{lead.public_id}"), (force.id, "email", f"{DAILY}:{key}:{force.public_id}")]
     )
 
 
@@ -107,7 +113,7 @@ def test_leads_are_told_once_when_overdue_and_once_more_each_following_day(world
     assert escalate_unacknowledged() == 1
     assert escalate_unacknowledged() == 0
     assert _messages() == sorted(_expected(world, f"{pid}:overdue") + _expected(world, f"{pid}:overdue:2026-11-26"))
-    centre = db.session.scalars(select(Notification).where(Notification.kind == OVERDUE)).all()
+    centre = db.session.scalars(select(Notification).where(Notification.kind.in_((OVERDUE, DAILY)))).all()
     assert len(centre) == 4
     assert {n.link for n in centre} == {f"/encompass/unresolved/{pid}"}
     events = db.session.scalars(

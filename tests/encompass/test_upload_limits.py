@@ -98,3 +98,14 @@ def test_signed_out_the_import_takes_no_more_than_any_page(app: Flask, client: F
     refused = client.post(IMPORT, data=body, content_type=f"multipart/form-data; boundary={boundary}")
     assert refused.status_code == 413  # the larger limit is for signed-in users only: nobody else gets it parsed
     assert _count(PoliceIncident) == 0
+
+
+def test_a_signed_in_user_who_may_not_import_gets_no_larger_limit(
+    app: Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    from marac.access import Role
+    from tests.factories import make_user
+
+    login_as(client, make_user(Role.COORDINATOR), clock)
+    refused = _post_file(client, IMPORT, "/", "file", MB + MB // 2)
+    assert refused.status_code == 413  # the app-wide limit: only officers who may import get the page's own

@@ -476,3 +476,33 @@ def test_a_crowded_date_of_birth_does_not_hide_a_strong_match(actor: Account) ->
 
     assert found[0].person_id == earlier.id
     assert found[0].fields == {"name", "phonetic", "dob", "phone"}
+
+
+def test_many_at_once_ranks_each_as_one_at_a_time_does(actor: Account) -> None:
+    from marac.people.services import find_candidates_many
+
+    people = [
+        make_person(given_name=given, family_name=family, date_of_birth=born, phones=phones)
+        for given, family, born, phones in [
+            ("Ruth", "Kerr", BIRTHDAY, ["07700 900222"]),
+            ("Ruth", "Kerr", BIRTHDAY, []),
+            ("Ruthie", "Kerr", BIRTHDAY, []),
+            ("Ruth", "Carr", date(1990, 1, 2), []),
+            ("Ivy", "Lund", BIRTHDAY, []),
+            ("Ivy", "Lund", date(1979, 9, 9), ["07700 900222"]),
+        ]
+    ]
+    searches = [identifiers_of(p) for p in people] + [
+        Identifiers(given_name="Ruth", family_name="Kerr"),
+        Identifiers(date_of_birth=BIRTHDAY),
+        Identifiers(given_name="Nobody", family_name="Known", date_of_birth=date(2001, 2, 3)),
+        Identifiers(),
+    ]
+    one_by_one = [find_candidates(actor.user, s, limit=3, audit_search=False) for s in searches]
+    at_once = find_candidates_many(searches, limit=3)
+    assert [[(c.person_id, c.fields) for c in found] for found in at_once] == [
+        [(c.person_id, c.fields) for c in found] for found in one_by_one
+    ]
+    assert at_once[0][0].person_id == people[0].id
+    assert at_once[-2:] == [[], []]
+    assert find_candidates_many([]) == []

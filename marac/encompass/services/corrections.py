@@ -1,7 +1,9 @@
 """Correcting a recorded incident: the police gave a detail wrong (a misspelt name, a wrong date of birth, the place
-or what the child said) or the wrong setting. Corrections use intake's checks and messages; key adults who already
-read the notification are told to read it again, and a setting told in error loses it at once and is told so.
-Messages never name the child; the audit holds the names of the fields changed, never their values."""
+or what the child said). Corrections use intake's checks and messages, and key adults who already read the
+notification are told to read it again (moving one to the right setting: `redirects`).
+Each correction leaves a row in the incident's correction history: who, when, the names of the fields changed (or the
+settings moved between) and the sealed reason; the old values are not kept. Messages never name the child; the audit
+holds the names of the fields changed, never their values nor the reason."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from marac import audit, db
 from marac.access import can_correct_incident, can_receive_notification
 from marac.auth.models import User
 from marac.encompass.calendar import LONDON
 from marac.encompass.models import (
-    EducationSetting,
+    CorrectionKind,
     EncompassChild,
+    EncompassCorrection,
     EncompassNotification,
     KeyAdult,
     PoliceIncident,
@@ -32,16 +35,13 @@ from marac.encompass.services.intake import (
     IntakeError,
     Lookups,
     check_incident,
-    match_children,
 )
-from marac.encompass.services.intake import due_time as intake_due_time
-from marac.encompass.services.settings import closures_for
+from marac.encompass.services.recording import match_children
 from marac.notify.centre import notify_user
-from marac.notify.models import OutboxMessage
+from marac.notify.models import Notification
 
-#: Notification-centre kinds: a notification its recipients should read again, and one withdrawn from a setting.
+#: Notification-centre kind: a notification its recipients should read again.
 CORRECTED_KIND = "encompass_corrected"
-WITHDRAWN_KIND = "encompass_withdrawn"
 #: The longest reason for a correction.
 MAX_REASON = MAX_TEXT
 #: What may be corrected: the incident's fields, and each child's as the police gave them (intake's field names).
@@ -66,7 +66,6 @@ NOTHING_CHANGED = "Nothing was changed: correct at least one detail, or go back 
 CHANGED_MEANWHILE = "The incident's children changed while you were correcting it: start the correction again"
 RETAINED = "This incident's details were removed under the retention policy: it can no longer be corrected"
 SAME_AS_ANOTHER = "these details are of another child already on this incident"
-NOT_SENT = "This notification has not been sent yet: name its setting from the unresolved notifications instead"
 
 
 @dataclass
@@ -153,12 +152,33 @@ def check_correction(incident: PoliceIncident, data: CorrectionInput) -> list[tu
     ]
     if [c.public_id for c in data.children] != [c.public_id for c in children_of(incident)]:
         problems.append(("children", CHANGED_MEANWHILE))
-    reason = (data.reason or "").strip()
+    return problems + reason_problems(data.reason, ENTER_REASON)
+
+
+def reason_problems(reason: str, missing: str) -> list[tuple[str, str]]:
+    """The problem with a correction's reason, if any, as ("reason", message): `missing` when it is blank."""
+    reason = (reason or "").strip()
     if not reason:
-        problems.append(("reason", ENTER_REASON))
-    elif len(reason) > MAX_REASON:
-        problems.append(("reason", REASON_TOO_LONG))
-    return problems
+        return [("reason", missing)]
+    return [("reason", REASON_TOO_LONG)] if len(reason) > MAX_REASON else []
+
+
+def note_correction(
+    actor: Any, incident: PoliceIncident, kind: CorrectionKind, fields: list[str], reason: str, **moved: Any
+) -> EncompassCorrection:
+    """Add the correction to the incident's history (in the caller's transaction): names of fields, never values."""
+    row = EncompassCorrection(
+        incident_id=incident.id,
+        kind=kind.value,
+        made_by_id=actor.id,
+        agency_id=actor.agency_id,
+        made_at=db.utcnow(),
+        fields=fields,
+        **moved,
+    )
+    row.reason = reason.strip()
+    db.session.add(row)
+    return row
 
 
 def _child_input(child: ChildCorrection) -> ChildInput:
@@ -202,7 +222,8 @@ def correct_incident(actor: Any, incident: PoliceIncident, data: CorrectionInput
     changed, touched, renamed = _apply(incident, data, db.utcnow())
     if not changed:
         raise IntakeError([("changes", NOTHING_CHANGED)])
-    matched = _match_again(actor, incident, renamed)
+    relinked = _match_again(actor, incident, renamed)
+    note_correction(actor, incident, CorrectionKind.DETAILS, sorted(changed), data.reason)
     told = sum(_tell_corrected(n) for child in touched for n in _notifications_of(child))
     audit.record(
         "encompass.incident_correct",
@@ -213,7 +234,7 @@ def correct_incident(actor: Any, incident: PoliceIncident, data: CorrectionInput
             "fields": sorted(changed),
             "children": len(touched),
             "told": told,
-            "matched_again": matched,
+            "relinked": relinked,
             "reason_length": len(data.reason.strip()),
         },
     )
@@ -248,22 +269,25 @@ def _apply(
     return changed, touched, renamed
 
 
-def _match_again(actor: Any, incident: PoliceIncident, again: list[EncompassChild]) -> int:
+def _match_again(actor: Any, incident: PoliceIncident, again: list[EncompassChild]) -> list[list[str]]:
     """Match each child whose name or date of birth changed to a person again, as intake does, so the notification
     follows the right child (a MARAC case lists a household's notifications through its people): the person found
-    from the wrong details must not keep it. Audited as a person search (counts only). How many were matched."""
+    from the wrong details must not keep it. Audited as a person search (counts only). The [from, to] person public
+    ids of each child now linked to another person (for the audit: a DPO can see every re-attachment)."""
     if not again:
-        return 0
+        return []
     others = {c.id: c.person_id for c in incident.children}
     inputs = [
         ChildInput(given_name=str(c.given_name), family_name=str(c.family_name), date_of_birth=c.date_of_birth)
         for c in again
     ]
-    found = 0
+    found, moved = 0, []
     for child, (person, existing) in zip(again, match_children(actor, inputs), strict=True):
         if person.id in {p for i, p in others.items() if i != child.id}:
             position = children_of(incident).index(child) + 1
             raise IntakeError([(f"children-{position}-given_name", f"Child {position}: {SAME_AS_ANOTHER}")])
+        if person.id != child.person_id:
+            moved.append([child.person.public_id, person.public_id])
         child.person = person
         others[child.id] = person.id
         found += existing
@@ -273,7 +297,7 @@ def _match_again(actor: Any, incident: PoliceIncident, again: list[EncompassChil
         object_type="person",
         details={"fields": ["date_of_birth", "name"], "results": found},
     )
-    return len(again)
+    return moved
 
 
 def _notifications_of(child: EncompassChild) -> list[EncompassNotification]:
@@ -298,20 +322,14 @@ def with_access(notification: EncompassNotification) -> list[User]:
 
 
 def were_told(notification: EncompassNotification) -> set[int]:
-    """The users the notification (or its escalation) was sent to, from the outbox: only they hear of a correction
-    or a withdrawal (a second key adult it never reached has nothing to read again)."""
-    kinds = (delivery.NOTIFICATION_KIND, ESCALATION_KIND)
-    query = select(OutboxMessage.recipient_id).where(
-        OutboxMessage.kind.in_(kinds),
-        OutboxMessage.channel == "email",
-        or_(
-            *(
-                OutboxMessage.idempotency_key.startswith(f"{kind}:{notification.public_id}", autoescape=True)
-                for kind in kinds
-            )
-        ),
+    """The users the notification (or its escalation) was sent to, by their notification-centre entries linking to
+    it: only they hear of a correction or a withdrawal (a second key adult it never reached has nothing to read
+    again)."""
+    query = select(Notification.user_id).where(
+        Notification.link == f"/encompass/notifications/{notification.public_id}",
+        Notification.kind.in_((delivery.NOTIFICATION_KIND, ESCALATION_KIND)),
     )
-    return {i for i in db.session.scalars(query) if i is not None}
+    return set(db.session.scalars(query))
 
 
 def _where(notification: EncompassNotification) -> str:
@@ -332,90 +350,3 @@ def _tell_corrected(notification: EncompassNotification) -> int:
     told = were_told(notification)
     people = [u for u in with_access(notification) if u.id in told]
     return sum(notify_user(u, CORRECTED_KIND, key, text, link) is not None for u in people)
-
-
-# --- redirecting a notification to the right setting ---------------------------------------------------------------
-
-
-def redirect_notification(actor: Any, notification: EncompassNotification, urn: str) -> EncompassNotification:
-    """Move a sent notification to the child's right setting: its due time is worked out again from the incident for
-    that setting, it is sent at once to that setting's briefed key adults (late when past due) with its
-    acknowledgement and escalation started again, and the setting told in error loses it at once and is told so.
-    IntakeError (on "urn") when it cannot move: nothing is then changed."""
-    child = notification.child
-    incident = child.incident
-    if not can_correct_incident(actor, incident):
-        raise PermissionError("only the recording officer or a lead of the recording force may redirect this")
-    setting = _target(notification, urn)
-    told = were_told(notification)
-    old_setting = notification.setting
-    old_people = [u for u in with_access(notification) if u.id in told]
-    child.setting_id, child.home_educated, child.local_authority_id = setting.id, False, setting.local_authority_id
-    notification.setting_id, notification.route = setting.id, Route.SETTING.value
-    notification.local_authority_id = setting.local_authority_id
-    notification.due_at = intake_due_time(incident.occurred_at, setting, None, closures_for([setting.id]))
-    _start_again(notification)
-    db.session.flush()
-    db.session.refresh(notification, ["setting"])
-    delivery.deliver(notification, incident)
-    now_told = {u.id for u in with_access(notification)}
-    _tell_withdrawn(notification, old_setting, [u for u in old_people if u.id not in now_told])
-    audit.record(
-        "encompass.redirect",
-        actor=actor,
-        object_type="encompass_notification",
-        object_id=notification.public_id,
-        details={
-            "from": old_setting.public_id if old_setting is not None else None,
-            "to": setting.public_id,
-            "late": notification.is_late,
-        },
-    )
-    return notification
-
-
-def _target(notification: EncompassNotification, urn: str) -> EducationSetting:
-    """The setting to move the notification to, or IntakeError saying why it cannot go there."""
-    if notification.anonymised_at is not None:
-        raise IntakeError([("urn", RETAINED)])
-    if notification.route == Route.UNRESOLVED.value or notification.sent_at is None:
-        raise IntakeError([("urn", NOT_SENT)])
-    urn = (urn or "").strip()
-    setting = db.session.scalar(select(EducationSetting).where(EducationSetting.urn == urn)) if urn else None
-    if setting is None:  # intake's messages, as when a setting is named for an unresolved notification
-        raise IntakeError([("urn", f"No setting has URN {urn[:12]}" if urn else "Enter the setting's URN")])
-    if notification.route == Route.SETTING.value and notification.setting_id == setting.id:
-        raise IntakeError([("urn", f"The notification already went to {setting.name}: enter the right setting's URN")])
-    if not delivery.can_deliver_to_setting(setting):
-        raise IntakeError([("urn", f"{setting.name} has no briefed key adult to receive the notification")])
-    clash = select(EncompassNotification.id).where(
-        EncompassNotification.child_id == notification.child_id, EncompassNotification.setting_id == setting.id
-    )
-    if db.session.scalar(clash) is not None:
-        raise IntakeError([("urn", f"{setting.name} already has a notification about this child")])
-    return setting
-
-
-def _start_again(notification: EncompassNotification) -> None:
-    """Clear what the setting told in error did with it: opened, acknowledged (with its note), escalated."""
-    notification.opened_at, notification.opened_by_id = None, None
-    notification.acknowledged_at, notification.acknowledged_by_id = None, None
-    notification.support_note = None
-    notification.escalation_level, notification.escalated_at = 0, None
-
-
-def _tell_withdrawn(notification: EncompassNotification, old: EducationSetting | None, people: list[User]) -> int:
-    """Tell the key adults who lost the notification that it was withdrawn (no child details). How many."""
-    where = old.name if old is not None else "children's social care"
-    text = (
-        f"An Operation Encompass notification sent to {where} was withdrawn: the police sent it to the wrong "
-        "setting. You can no longer open it."
-    )
-    was = old.public_id if old is not None else Route.HOME_EDUCATION.value
-    key = f"{notification.public_id}:{was}:{db.utcnow().isoformat()}"  # moved away from here again later: told again
-    return sum(notify_user(u, WITHDRAWN_KIND, key, text, "/encompass/notifications") is not None for u in people)
-
-
-def notification_by_id(public_id: str) -> EncompassNotification | None:
-    """The notification with this public id (who may act on it is for the caller to decide)."""
-    return db.session.scalar(select(EncompassNotification).where(EncompassNotification.public_id == public_id))

@@ -23,8 +23,8 @@ from marac.encompass.services.intake import (
     Lookups,
     check_incident,
     lookups_for,
-    store_incidents,
 )
+from marac.encompass.services.recording import store_incidents
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000

@@ -23,8 +23,11 @@ from marac.notify.centre import notify_user
 LEVEL_TWO_AFTER = timedelta(hours=2)
 #: The notification-centre kind for escalations (its email subject lives in marac.notify.services).
 KIND = "encompass_escalation"
-#: The kind for reminders that an unresolved notification is overdue (texted too).
+#: The kind for the reminder that an unresolved notification became overdue (texted too).
 OVERDUE_KIND = "encompass_unresolved_overdue"
+#: The kind for the daily reminders after that (email and notification centre only: a lead must not get a text a
+#: day for each of many unresolved notifications, and miss the one that matters).
+DAILY_KIND = "encompass_unresolved_daily"
 #: How far back the job looks (older unacknowledged notifications were escalated by earlier runs).
 LOOK_BACK = timedelta(days=14)
 
@@ -207,7 +210,8 @@ def chase_notification(notification: EncompassNotification, now: datetime) -> bo
     key = _reminder_key(notification, days, at.date())
     link = f"/encompass/unresolved/{notification.public_id}"
     leads = unresolved_leads(notification, notification.child.incident)
-    told = sum(notify_user(u, OVERDUE_KIND, key, OVERDUE_TEXT, link) is not None for u in leads)
+    kind = OVERDUE_KIND if days == 0 else DAILY_KIND
+    told = sum(notify_user(u, kind, key, OVERDUE_TEXT, link) is not None for u in leads)
     notification.escalated_at = now
     audit.record(
         "encompass.escalated",
@@ -227,6 +231,11 @@ def _overdue_unresolved(now: datetime) -> Any:
             EncompassNotification.route == Route.UNRESOLVED.value,
             EncompassNotification.anonymised_at.is_(None),
             EncompassNotification.due_at <= now,
+            # reminded a day ago or more (a London day may be 23 hours): nothing else can be due
+            or_(
+                EncompassNotification.escalated_at.is_(None),
+                EncompassNotification.escalated_at <= now - timedelta(hours=22),
+            ),
         )
         .options(selectinload(EncompassNotification.child).selectinload(EncompassChild.incident))
         .order_by(EncompassNotification.due_at, EncompassNotification.id)

@@ -1,5 +1,6 @@
 """What officers and leads see of recorded incidents: the force's recent incidents with each notification's status,
-one incident for the force that recorded it, and the queue of notifications waiting for their setting."""
+one incident (with its correction history) for the force that recorded it, and the queue of notifications waiting
+for their setting."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from sqlalchemy.orm import selectinload
 from marac import db
 from marac.access import can_monitor, can_record_incidents, can_resolve_notification, managed_authority_ids
 from marac.encompass.calendar import LONDON
-from marac.encompass.models import EncompassChild, EncompassNotification, PoliceIncident, Route
+from marac.encompass.models import (
+    CorrectionKind,
+    EncompassChild,
+    EncompassCorrection,
+    EncompassNotification,
+    PoliceIncident,
+    Route,
+)
 from marac.encompass.services.delivery import unresolved_reason
 from marac.people.models import age_on
 
@@ -167,3 +175,55 @@ def load_unresolved_for(actor: Any, public_id: str) -> EncompassNotification | N
 def incident_day(incident: PoliceIncident) -> date:
     """The incident's date in Europe/London."""
     return incident.occurred_at.astimezone(LONDON).date()
+
+
+#: The corrected fields' names in plain English (a name not listed is shown as it is stored).
+FIELD_LABELS = {
+    "place": "Place",
+    "circumstances": "Circumstances",
+    "child.given_name": "Child's given name",
+    "child.family_name": "Child's family name",
+    "child.date_of_birth": "Child's date of birth",
+    "child.present": "Whether the child was present",
+    "child.location": "Where the child was",
+    "child.spoken_to": "Whether the child was spoken to",
+    "child.child_said": "What the child said",
+    "child.other_adult": "Another adult present",
+}
+
+
+@dataclass
+class CorrectionRow:
+    """One correction in an incident's history: when, who, what changed (labels, never values) and why."""
+
+    correction: EncompassCorrection
+    what: str
+    reason: str | None  # None once removed under the retention policy
+
+
+def _what(correction: EncompassCorrection) -> str:
+    if correction.kind == CorrectionKind.REDIRECT.value:
+        before, after = correction.from_setting, correction.to_setting
+        old = before.name if before is not None else "children's social care"
+        return f"Moved from {old} to {after.name if after is not None else 'another setting'}"
+    return ", ".join(FIELD_LABELS.get(name, name) for name in correction.fields or [])
+
+
+def correction_history(incident: PoliceIncident) -> list[CorrectionRow]:
+    """The incident's corrections, oldest first, for officers of the force that recorded it."""
+    query = (
+        select(EncompassCorrection)
+        .where(EncompassCorrection.incident_id == incident.id)
+        .options(
+            selectinload(EncompassCorrection.made_by),
+            selectinload(EncompassCorrection.agency),
+            selectinload(EncompassCorrection.from_setting),
+            selectinload(EncompassCorrection.to_setting),
+        )
+        .order_by(EncompassCorrection.made_at, EncompassCorrection.id)
+    )
+    rows = []
+    for correction in db.session.scalars(query):
+        reason = correction.reason
+        rows.append(CorrectionRow(correction, _what(correction), str(reason) if reason is not None else None))
+    return rows

@@ -1,6 +1,7 @@
 """Retention: once an incident is older than the retention period, its notifications' content is removed (the
-child's location, what they said, the other adult, the incident's place and circumstances, the support note). The
-rows keep their dates and statuses, so monitoring still counts them."""
+child's location, what they said, the other adult, the incident's place and circumstances, the support note, and
+the reasons given for correcting the incident). The rows keep their dates and statuses, so monitoring still counts
+them; the correction history keeps its kinds, dates, field names and settings."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from marac import audit, db
-from marac.encompass.models import EncompassChild, EncompassNotification, PoliceIncident
+from marac.encompass.models import EncompassChild, EncompassCorrection, EncompassNotification, PoliceIncident
 
 #: How many notifications one transaction anonymises.
 BATCH = 500
@@ -30,7 +31,8 @@ def _expired_batch(cutoff: object) -> list[tuple[int, int, int]]:
 
 
 def _clear(rows: list[tuple[int, int, int]]) -> None:
-    """Remove the sealed content of these notifications, their children and incidents (nulls, not ciphertext)."""
+    """Remove the sealed content of these notifications, their children and incidents, and the reasons for the
+    incidents' corrections (nulls, not ciphertext)."""
     now = db.utcnow()
     notification_ids = [r[0] for r in rows]
     child_ids = sorted({r[1] for r in rows})
@@ -54,6 +56,9 @@ def _clear(rows: list[tuple[int, int, int]]) -> None:
     )
     db.session.execute(
         update(PoliceIncident).where(PoliceIncident.id.in_(incident_ids)).values(place_enc=None, circumstances_enc=None)
+    )
+    db.session.execute(
+        update(EncompassCorrection).where(EncompassCorrection.incident_id.in_(incident_ids)).values(reason_enc=None)
     )
 
 

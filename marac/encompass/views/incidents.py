@@ -13,7 +13,7 @@ from marac.access import Permission, can_correct_incident, can_monitor, can_reco
 from marac.encompass.forms_corrections import CorrectionForm, RedirectForm
 from marac.encompass.forms_incidents import ImportForm, IncidentForm, ResolveForm
 from marac.encompass.models import PoliceIncident
-from marac.encompass.services import corrections, csv_import, incident_queries, intake
+from marac.encompass.services import corrections, csv_import, incident_queries, intake, recording, redirects
 from marac.encompass.services.delivery import unresolved_reason
 from marac.encompass.views.blueprint import bp
 from marac.forms import add_error
@@ -91,7 +91,7 @@ def new_incident() -> Page:
             _attach(form, intake.problems_for(current_user, form.to_input()))
             return render_template("encompass/incident_new.html", form=form, errors=_errors(form)), status
         try:
-            result = intake.record_incident(current_user, form.to_input())
+            result = recording.record_incident(current_user, form.to_input())
         except intake.IntakeError as exc:
             db.session.rollback()
             _attach(form, exc.problems)
@@ -180,11 +180,13 @@ def incident(public_id: str) -> str:
                             reason="not_recording_force")  # fmt: skip
         abort(404)
     notes = incident_queries.notifications_of([found.id])[found.id]
+    history = incident_queries.correction_history(found)  # the reasons are read within this audited view
     audit.record("encompass.incident_view", object_type="encompass_incident", object_id=public_id)
     page = render_template(
         "encompass/incident_view.html",
         incident=found,
         notes=notes,
+        history=history,
         status_of=incident_queries.notification_status,
         labels=incident_queries.STATUS_LABELS,
         reason=unresolved_reason,
@@ -225,7 +227,7 @@ def resolve(public_id: str) -> Page:
     form = ResolveForm()
     if request.method == "POST" and form.validate():
         try:
-            intake.resolve_notification(current_user, notification, form.urn.data or "")
+            redirects.resolve_notification(current_user, notification, form.urn.data or "")
         except intake.IntakeError as exc:
             db.session.rollback()
             for _key, message in exc.problems:
@@ -302,6 +304,7 @@ def _correction_page(
         redirect_form=RedirectForm(formdata=None),
         moving=moving or {},
         reason=unresolved_reason,
+        max_reason=corrections.MAX_REASON,
     )
     db.session.commit()
     return page, 400 if errors else 200
@@ -333,12 +336,30 @@ def correct_incident(public_id: str) -> Page:
     return redirect(url_for("encompass.incident", public_id=public_id))
 
 
+def _redirect_refused(
+    incident: PoliceIncident, public_id: str, form: RedirectForm, problems: list[tuple[str, str]]
+) -> tuple[str, int]:
+    """The correction page again (400) with the moving notification's URN and reason as typed and their messages."""
+    messages = {key if key == "reason" else "urn": message for key, message in reversed(problems)}  # first wins
+    moving = {
+        "id": public_id,
+        "urn": (form.urn.data or "")[:12],
+        "reason": (form.reason.data or "")[: corrections.MAX_REASON],
+        "error": messages.get("urn", ""),
+        "reason_error": messages.get("reason", ""),
+    }
+    errors = [{"text": messages[key], "href": f"#{key}-{public_id}"} for key in ("urn", "reason") if key in messages]
+    details = CorrectionForm.filled_from(corrections.current_details(incident))
+    page, _status = _correction_page(incident, details, errors, moving)
+    return page, 400
+
+
 @bp.route("/encompass/notifications/<pid:public_id>/redirect", methods=["POST"])
 @require(Permission.SIGNED_IN)  # who may is decided per incident (can_correct_incident): anyone else gets 404
 def redirect_to_setting(public_id: str) -> Page:
     """Move a notification sent to the wrong setting to the child's right one: it is sent there at once and the
     setting told in error loses it."""
-    note = corrections.notification_by_id(public_id)
+    note = redirects.notification_by_id(public_id)
     incident = note.child.incident if note is not None else None
     if note is None or incident is None or not can_correct_incident(current_user, incident):
         audit.record_denial("encompass.redirect", object_type="encompass_notification", object_id=public_id,
@@ -348,14 +369,10 @@ def redirect_to_setting(public_id: str) -> Page:
     try:
         if not form.validate():
             raise intake.IntakeError([("urn", "The page expired: enter the setting's URN again")])
-        corrections.redirect_notification(current_user, note, form.urn.data or "")
+        redirects.redirect_notification(current_user, note, form.urn.data or "", form.reason.data or "")
     except intake.IntakeError as exc:
         db.session.rollback()
-        moving = {"id": public_id, "urn": (form.urn.data or "")[:12], "error": exc.problems[0][1]}
-        details = CorrectionForm.filled_from(corrections.current_details(incident))
-        page, _status = _correction_page(incident, details, [{"text": moving["error"], "href": f"#urn-{public_id}"}],
-                                         moving)  # fmt: skip
-        return page, 400
+        return _redirect_refused(incident, public_id, form, exc.problems)
     db.session.commit()
     late = " It was sent late: its due time had passed." if note.is_late else ""
     flash(f"Notification moved to {note.setting.name if note.setting else 'the right setting'} and sent to its key "
