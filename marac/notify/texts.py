@@ -218,15 +218,7 @@ def send_new_code(actor: Any, now: datetime) -> OutboxMessage | None:
         raise TextAlertsError(NOTHING_PENDING)
     sent_at = actor.mobile_code_sent_at
     message = None if sent_at and now < sent_at + CODE_RESEND_AFTER else _issue_code(actor, now)
-    audit.record(
-        "account.mobile_code_sent",
-        actor=actor,
-        object_type="user",
-        object_id=actor.public_id,
-        details={"queued": message is not None},
-    )
-    db.session.flush()
-    return message
+    return _queued_audited(actor, "account.mobile_code_sent", message)
 
 
 def _code_matches(actor: Any, code: str) -> bool:
@@ -304,12 +296,13 @@ def send_test_text(actor: Any, now: datetime) -> OutboxMessage | None:
     if not (actor.text_alerts and actor.mobile_number):
         raise TextAlertsError(TEST_NEEDS_ALERTS)
     message = queue_text(actor, "test_text", now.strftime("%Y-%m-%dT%H:%M"), body=TEST_TEXT_BODY)
+    return _queued_audited(actor, "account.test_text", message)
+
+
+def _queued_audited(actor: Any, action: str, message: OutboxMessage | None) -> OutboxMessage | None:
+    """Audit whether a text to the actor was queued (never the number or what it says); the message."""
     audit.record(
-        "account.test_text",
-        actor=actor,
-        object_type="user",
-        object_id=actor.public_id,
-        details={"queued": message is not None},
+        action, actor=actor, object_type="user", object_id=actor.public_id, details={"queued": message is not None}
     )
     db.session.flush()
     return message

@@ -224,6 +224,20 @@ def test_officer_records_two_children_each_key_adult_acknowledges_and_the_coordi
     _see_both_on_the_case(coordinator, scene, assert_accessible)
     coordinator.context.close()
 
+    # The police had Oliver's school wrong: the officer corrects where he was and moves his notification.
+    officer = _as(browser, live_server, scene.officer)
+    _correct_and_move(officer, scene, assert_accessible)
+    officer.context.close()
+    riverside = _as(browser, live_server, scene.riverside.key_adult)
+    _cannot_open(riverside, notification_ids[scene.riverside.urn], theirs, assert_accessible)
+    riverside.context.close()
+    oakfield = _as(browser, live_server, scene.oakfield.key_adult)
+    oakfield.get_by_role("navigation", name="Main").get_by_role("link", name="Encompass notifications").click()
+    rows = oakfield.locator("#notifications tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text=theirs.name)).to_contain_text("New")  # to read and acknowledge afresh
+    oakfield.context.close()
+
 
 def _fill_child(page: Page, index: int, child: Child, urn: str, *, present: bool, said: str) -> None:
     """Fill in child `index` (0-based) of the incident form."""
@@ -383,4 +397,40 @@ def _see_both_on_the_case(page: Page, scene: Scene, assert_accessible: Check) ->
         expect(row).to_contain_text(f"by {school.key_adult_name}, {school.name}")
         expect(row).to_contain_text(note)
     expect(page.get_by_text("Not acknowledged")).to_have_count(0)
+    assert_accessible(page)
+
+
+MOVE_REASON = "Oliver moved to Oakfield in September; the police system still had his old school."
+WHERE_NOW = "At his grandmother's on Elm Road"
+
+
+def _correct_and_move(page: Page, scene: Scene, assert_accessible: Check) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Encompass incidents").click()
+    page.get_by_role("link", name=REFERENCE).click()
+    page.get_by_role("link", name="Correct this incident").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Correct")
+    assert_accessible(page)
+    oliver = page.locator("#children-1")
+    oliver.get_by_label("Where was the child?").fill(WHERE_NOW)
+    page.get_by_role("button", name="Save the correction").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Enter the reason for the correction")
+    assert_accessible(page)
+    expect(page.locator("#children-1").get_by_label("Where was the child?")).to_have_value(WHERE_NOW)  # kept
+    page.get_by_label("Reason for the correction").fill("Where Oliver was: the officer's notes were misread.")
+    page.get_by_role("button", name="Save the correction").click()
+    expect(page.locator(".govuk-notification-banner")).to_contain_text("Incident corrected")
+
+    page.get_by_role("link", name="Correct this incident").click()
+    oliver_name = scene.children[1].name  # each child's card names its fields for a screen reader
+    page.get_by_label(f"The right setting's URN for {oliver_name}").fill(scene.oakfield.urn)
+    page.get_by_label(f"Why is it moving? ({oliver_name})").fill(MOVE_REASON)
+    page.get_by_role("button", name=f"Move the notification to this setting ({oliver_name})").click()
+    expect(page.locator(".govuk-notification-banner")).to_contain_text(f"Notification moved to {scene.oakfield.name}")
+    history = page.locator("#correction-history tbody tr")
+    expect(history).to_have_count(2)
+    expect(history.filter(has_text="Moved from")).to_contain_text(
+        f"Moved from {scene.riverside.name} to {scene.oakfield.name}"
+    )
+    expect(history.filter(has_text="Moved from")).to_contain_text(MOVE_REASON)
+    expect(history.filter(has_text="Moved from")).to_contain_text("Dan Westmere-Officer")
     assert_accessible(page)

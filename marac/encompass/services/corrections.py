@@ -7,7 +7,7 @@ holds the names of the fields changed, never their values nor the reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -30,6 +30,7 @@ from marac.encompass.services import delivery
 from marac.encompass.services.escalation import KIND as ESCALATION_KIND
 from marac.encompass.services.intake import (
     MAX_TEXT,
+    ChildAnswers,
     ChildInput,
     IncidentInput,
     IntakeError,
@@ -69,18 +70,10 @@ SAME_AS_ANOTHER = "these details are of another child already on this incident"
 
 
 @dataclass
-class ChildCorrection:
+class ChildCorrection(ChildAnswers):
     """One child's details as corrected (plaintext, in memory only); `public_id` names the child on the incident."""
 
-    public_id: str
-    given_name: str = ""
-    family_name: str = ""
-    date_of_birth: date | None = None
-    present: bool | None = None
-    location: str = ""
-    spoken_to: bool | None = None
-    child_said: str = ""
-    other_adult: str = ""
+    public_id: str = ""
 
 
 @dataclass
@@ -182,16 +175,7 @@ def note_correction(
 
 
 def _child_input(child: ChildCorrection) -> ChildInput:
-    return ChildInput(
-        given_name=child.given_name,
-        family_name=child.family_name,
-        date_of_birth=child.date_of_birth,
-        present=child.present,
-        location=child.location,
-        spoken_to=child.spoken_to,
-        child_said=child.child_said,
-        other_adult=child.other_adult,
-    )
+    return ChildInput(**{f.name: getattr(child, f.name) for f in fields(ChildAnswers)})
 
 
 def _stored(child: ChildCorrection) -> dict[str, Any]:

@@ -46,20 +46,27 @@ class IntakeError(ValueError):
 
 
 @dataclass
-class ChildInput:
-    """One child as the officer gave them (plaintext, in memory only)."""
+class ChildAnswers:
+    """What the officer says of one child: the name and date of birth as given, and what happened to them
+    (plaintext, in memory only)."""
 
     given_name: str = ""
     family_name: str = ""
     date_of_birth: date | None = None
-    setting_choice: str = ""  # BY_URN, HOME_EDUCATED or NOT_KNOWN
-    urn: str = ""
-    local_authority_id: int | None = None
     present: bool | None = None
     location: str = ""
     spoken_to: bool | None = None
     child_said: str = ""
     other_adult: str = ""
+
+
+@dataclass
+class ChildInput(ChildAnswers):
+    """One child as the officer gave them, with their setting."""
+
+    setting_choice: str = ""  # BY_URN, HOME_EDUCATED or NOT_KNOWN
+    urn: str = ""
+    local_authority_id: int | None = None
 
 
 @dataclass
