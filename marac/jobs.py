@@ -31,78 +31,74 @@ class JobSpec:
         return IntervalTrigger(timezone=LONDON, **self.trigger_args)
 
 
+def daily(job_id: str, target: str, at: str, grace_hours: int, description: str) -> JobSpec:
+    """A job run once a day at `at` (HH:MM, London time), caught up within `grace_hours` if the scheduler was down."""
+    hour, minute = (int(part) for part in at.split(":"))
+    return JobSpec(job_id, target, "cron", {"hour": hour, "minute": minute}, grace_hours * 3600, description)
+
+
+def every(job_id: str, target: str, seconds: int, grace_seconds: int, description: str) -> JobSpec:
+    """A job run every `seconds`."""
+    return JobSpec(job_id, target, "interval", {"seconds": seconds}, grace_seconds, description)
+
+
 #: Every scheduled job. Ids are stable: logs and alerts refer to them.
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec(
-        "outbox-relay",
-        "marac.notify.relay:relay_once",
-        "interval",
-        {"seconds": 10},
-        misfire_grace_time=30,
-        description="Send queued notifications from the outbox.",
-    ),
-    JobSpec(
+    every("outbox-relay", "marac.notify.relay:relay_once", 10, 30, "Send queued notifications from the outbox."),
+    daily(
         "meetings-generate",
         "marac.meetings.tasks:generate_upcoming_meetings",
-        "cron",
-        {"hour": 2, "minute": 15},
-        misfire_grace_time=6 * 3600,
-        description="Schedule each area's meetings for the next three months.",
+        "02:15",
+        6,
+        "Schedule each area's meetings for the next three months.",
     ),
-    JobSpec(
+    daily(
         "actions-remind",
         "marac.actions.tasks:send_action_reminders",
-        "cron",
-        {"hour": 7, "minute": 0},
-        misfire_grace_time=3 * 3600,
-        description="Remind action owners of actions falling due.",
+        "07:00",
+        3,
+        "Remind action owners of actions falling due.",
     ),
-    JobSpec(
+    daily(
         "actions-escalate",
         "marac.actions.tasks:escalate_overdue_actions",
-        "cron",
-        {"hour": 7, "minute": 15},
-        misfire_grace_time=3 * 3600,
-        description="Escalate overdue actions to the agency's representatives and their supervisors.",
+        "07:15",
+        3,
+        "Escalate overdue actions to the agency's representatives and their supervisors.",
     ),
-    JobSpec(
+    daily(
         "reviews-remind",
         "marac.cases.review_tasks:send_review_reminders",
-        "cron",
-        {"hour": 7, "minute": 5},
-        misfire_grace_time=3 * 3600,
-        description="Remind owners of safety-plan and trigger reviews falling due.",
+        "07:05",
+        3,
+        "Remind owners of safety-plan and trigger reviews falling due.",
     ),
-    JobSpec(
+    daily(
         "reviews-escalate",
         "marac.cases.review_tasks:escalate_overdue_reviews",
-        "cron",
-        {"hour": 7, "minute": 20},
-        misfire_grace_time=3 * 3600,
-        description="Escalate overdue reviews to the owner's supervisors and the coordinators.",
+        "07:20",
+        3,
+        "Escalate overdue reviews to the owner's supervisors and the coordinators.",
     ),
-    JobSpec(
+    daily(
         "actions-request-updates",
         "marac.actions.updates:request_action_updates",
-        "cron",
-        {"hour": 7, "minute": 30},
-        misfire_grace_time=3 * 3600,
-        description="Ask agencies to report on their actions before the next meeting.",
+        "07:30",
+        3,
+        "Ask agencies to report on their actions before the next meeting.",
     ),
-    JobSpec(
+    every(
         "encompass-escalate",
         "marac.encompass.services.escalation:escalate_unacknowledged",
-        "interval",
-        {"minutes": 5},
-        misfire_grace_time=300,
-        description="Escalate Encompass notifications not acknowledged in time; chase unresolved ones past due.",
+        5 * 60,
+        300,
+        "Escalate Encompass notifications not acknowledged in time; chase unresolved ones past due.",
     ),
-    JobSpec(
+    daily(
         "encompass-retention",
         "marac.encompass.services.retention:anonymise_expired",
-        "cron",
-        {"hour": 3, "minute": 30},
-        misfire_grace_time=6 * 3600,
-        description="Remove the content of Operation Encompass notifications past the retention period.",
+        "03:30",
+        6,
+        "Remove the content of Operation Encompass notifications past the retention period.",
     ),
 )
